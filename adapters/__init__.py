@@ -1,0 +1,1 @@
+"""Adapters around the pure engine: command line, Kiwoom REST, simulation."""

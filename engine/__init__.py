@@ -1,0 +1,39 @@
+"""The order state-machine engine: orders, events, the cancel decision, exact bookkeeping.
+
+Pure and deterministic: no I/O, no clock, no global randomness.
+"""
+
+from engine import events
+from engine.book import AnomalyKind, OrderBook, SessionCalendar
+from engine.decision import CancelDecision, CancelRequest, parse_cancel_qty
+from engine.errors import (
+    CancelRefused,
+    EngineError,
+    EventDecodeError,
+    InvalidEvent,
+    ParkingFull,
+    UnknownOrder,
+)
+from engine.order import Anomaly, Order
+from engine.states import OrderState, Refusal, Side
+
+__all__ = [
+    "Anomaly",
+    "AnomalyKind",
+    "CancelDecision",
+    "CancelRefused",
+    "CancelRequest",
+    "EngineError",
+    "EventDecodeError",
+    "InvalidEvent",
+    "Order",
+    "OrderBook",
+    "OrderState",
+    "ParkingFull",
+    "Refusal",
+    "SessionCalendar",
+    "Side",
+    "UnknownOrder",
+    "events",
+    "parse_cancel_qty",
+]

@@ -1,0 +1,765 @@
+"""The order book: applies events to orders, decides and reserves cancels. Pure and deterministic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Protocol, overload
+
+from engine import events as ev
+from engine.decision import CancelDecision, CancelRequest, parse_cancel_qty
+from engine.errors import CancelRefused, InvalidEvent, ParkingFull, UnknownOrder
+from engine.lifecycle import ALLOWED, AMEND, CANCEL, CONFIRM, EXPIRE, FILL, REJECT, STATES, TRIGGERS
+from engine.order import (
+    CANCELLED_I,
+    CONFIRMED_CANCEL,
+    FILL_MASK,
+    FILLED_I,
+    PENDING,
+    REJECTED_CANCEL,
+    REJECTED_I,
+    REPLACED_I,
+    TERMINAL_MASK,
+    Anomaly,
+    CancelRecord,
+    Order,
+    derive_state,
+)
+from engine.states import Refusal, Side
+
+__all__ = ["AnomalyKind", "OrderBook", "SessionCalendar"]
+
+_MAX_QTY = 10**12 - 1
+
+
+class SessionCalendar(Protocol):
+    """Anything that says whether a venue accepts cancels at an instant (see engine.sessions)."""
+
+    def accepts_cancel(self, exchange: str, at: datetime) -> bool:
+        """Return True when ``exchange`` accepts cancels at ``at`` (a timezone-aware time)."""
+        ...
+
+
+class AnomalyKind:
+    """The kinds of :class:`engine.order.Anomaly` the book records (plain strings)."""
+
+    CANCEL_CLAMPED = "CANCEL_CLAMPED"  # a confirmation reported more than was open
+    CANCEL_OVER_REQUEST = "CANCEL_OVER_REQUEST"  # a confirmation cancelled more than was asked
+    LATE_FILL = "LATE_FILL"  # a fill took shares back from C
+    AMEND_CLAMPED = "AMEND_CLAMPED"  # a modify reported more than was open
+    UNREQUESTED_CANCEL = "UNREQUESTED_CANCEL"  # a cancel this book never requested
+    UNMATCHED_CANCEL_REJECT = "UNMATCHED_CANCEL_REJECT"  # a rejection with nothing to release
+    PARKED_EVENT_REFUSED = "PARKED_EVENT_REFUSED"  # a parked event contradicted its order
+
+
+class _View(Sequence[Any]):
+    """A read-only view of a list (no copy)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[Any]) -> None:
+        self._items = items
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        return self._items[index]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._items)
+
+    def __repr__(self) -> str:
+        return f"<{len(self._items)} items>"
+
+
+def _bad(event: object, message: str, ord_no: str = "") -> InvalidEvent:
+    return InvalidEvent(f"{type(event).__name__}: {message}", event=event, ord_no=ord_no)
+
+
+def _check_str(event: object, name: str, value: object, *, empty: bool = False) -> None:
+    if type(value) is not str or (not value and not empty):
+        raise _bad(event, f"{name} must be a non-empty string, not {value!r}")
+
+
+def _check_int(event: object, name: str, value: object, low: int) -> None:
+    if type(value) is not int or not low <= value <= _MAX_QTY:
+        raise _bad(event, f"{name} must be an int from {low} to 12 digits, not {value!r}")
+
+
+def _check_ts(event: object, ts: object) -> None:
+    if ts is not None and not isinstance(ts, datetime):
+        raise _bad(event, f"ts must be a datetime or None, not {ts!r}")
+
+
+class OrderBook:
+    """Every order the engine knows, changed only by :meth:`apply`.
+
+    ``apply`` takes broker facts (``engine.events``) and either changes the book, parks the event
+    until its order appears, or raises :class:`engine.InvalidEvent` and changes nothing.
+    ``decide_cancel`` is pure; ``request_cancel`` reserves shares by applying a
+    :class:`engine.events.CancelRequested`, so :meth:`replay` of :attr:`events` rebuilds an
+    identical book, pending reservations included.
+    """
+
+    __slots__ = (
+        "_orders",
+        "_events",
+        "_parked",
+        "_parked_count",
+        "_arrivals",
+        "_anomalies",
+        "_journal",
+        "_request_seq",
+        "_record",
+        "_handlers",
+        "calendar",
+        "max_parked",
+    )
+
+    def __init__(
+        self,
+        *,
+        calendar: SessionCalendar | None = None,
+        max_parked: int = 10_000,
+        journal: bool = True,
+    ) -> None:
+        if type(max_parked) is not int or max_parked < 0:
+            raise ValueError(f"max_parked must be a non-negative int, not {max_parked!r}")
+        self.calendar = calendar
+        self.max_parked = max_parked
+        self._orders: dict[str, Order] = {}
+        self._events: list[ev.Event] = []
+        self._parked: dict[str, list[tuple[int, ev.Event]]] = {}
+        self._parked_count = 0
+        self._arrivals = 0
+        self._anomalies: list[Anomaly] = []
+        self._request_seq = 0
+        self._journal = journal
+        self._record = journal
+        self._handlers: dict[type, Callable[[Any], Order | None]] = {
+            ev.OrderAccepted: self._accepted,
+            ev.OrderConfirmed: self._confirmed,
+            ev.OrderFilled: self._filled,
+            ev.OrderRejected: self._rejected,
+            ev.CancelRequested: self._cancel_requested,
+            ev.CancelAccepted: self._cancel_accepted,
+            ev.CancelConfirmed: self._cancel_confirmed,
+            ev.CancelRejected: self._cancel_rejected,
+            ev.OrderAmended: self._amended,
+            ev.OrderExpired: self._expired,
+        }
+
+    # -- reading -------------------------------------------------------------------------------
+    @property
+    def orders(self) -> Mapping[str, Order]:
+        """Return a read-only mapping of order number to order."""
+        return MappingProxyType(self._orders)
+
+    @property
+    def events(self) -> Sequence[ev.Event]:
+        """Return the events the book took (applied or parked), in arrival order (no copy)."""
+        return _View(self._events)
+
+    @property
+    def parked(self) -> tuple[ev.Event, ...]:
+        """Return the events waiting for an order the book does not know yet, in arrival order."""
+        waiting = [item for items in self._parked.values() for item in items]
+        waiting.sort(key=lambda item: item[0])
+        return tuple(e for _, e in waiting)
+
+    @property
+    def anomalies(self) -> tuple[Anomaly, ...]:
+        """Return what the book accepted but flagged for reconciliation, oldest first."""
+        return tuple(self._anomalies)
+
+    def get(self, ord_no: str) -> Order:
+        """Return the order numbered ``ord_no``; raise :class:`engine.UnknownOrder` (a KeyError)."""
+        try:
+            return self._orders[ord_no]
+        except (KeyError, TypeError):
+            raise UnknownOrder(ord_no) from None
+
+    def __contains__(self, ord_no: object) -> bool:
+        return ord_no in self._orders
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the whole book as plain data, for comparing books (replay, reconciliation)."""
+        return {
+            "orders": {k: o.snapshot() for k, o in self._orders.items()},
+            "parked": [e.to_dict() for e in self.parked],
+            "anomalies": [(a.kind, a.ord_no, a.detail) for a in self._anomalies],
+            "request_seq": self._request_seq,
+        }
+
+    @classmethod
+    def replay(cls, events: Iterable[ev.Event], **kwargs: Any) -> OrderBook:
+        """Return a new book (made with ``kwargs``) with ``events`` applied in order."""
+        book = cls(**kwargs)
+        apply = book.apply
+        for event in events:
+            apply(event)
+        return book
+
+    # -- applying events -----------------------------------------------------------------------
+    def apply(self, event: ev.Event) -> Order | None:
+        """Apply one event; return the order it changed, or None when the event was parked.
+
+        Raise :class:`engine.InvalidEvent` when the event contradicts the book (the book is then
+        exactly as it was) and :class:`engine.ParkingFull` when it would have to be parked but
+        the bound is reached. A duplicate of an event already taken changes nothing.
+        """
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise InvalidEvent(f"not an engine event: {event!r}", event=event)
+        return handler(event)
+
+    def _take(self, event: ev.Event) -> None:
+        if self._record:
+            self._events.append(event)
+
+    def _park(self, event: ev.Event, ord_no: str) -> None:
+        if self._parked_count >= self.max_parked:
+            raise ParkingFull(
+                f"{type(event).__name__} for unknown order {ord_no!r} not taken: "
+                f"{self._parked_count} events already parked (max_parked={self.max_parked})"
+            )
+        self._arrivals += 1
+        self._parked.setdefault(ord_no, []).append((self._arrivals, event))
+        self._parked_count += 1
+        self._take(event)
+
+    def _release(self, ord_no: str) -> None:
+        waiting = self._parked.pop(ord_no, None)
+        if not waiting:
+            return
+        self._parked_count -= len(waiting)
+        record, self._record = self._record, False  # taken when parked: not journalled twice
+        try:
+            for _, event in waiting:
+                try:
+                    self._handlers[type(event)](event)
+                except InvalidEvent as exc:
+                    self._anomaly(AnomalyKind.PARKED_EVENT_REFUSED, ord_no, str(exc), event)
+        finally:
+            self._record = record
+
+    def _anomaly(self, kind: str, ord_no: str, detail: str, event: object) -> None:
+        self._anomalies.append(Anomaly(kind, ord_no, detail, event))
+
+    @staticmethod
+    def _edge(event: object, order: Order, trigger: int, dst: int) -> None:
+        src = order._st
+        if not (ALLOWED[trigger][src] >> dst) & 1:
+            raise _bad(
+                event,
+                f"illegal change for order {order._ord_no}: {TRIGGERS[trigger]} cannot take it "
+                f"from {STATES[src].name} to {STATES[dst].name}",
+                order._ord_no,
+            )
+
+    def _accepted(self, e: ev.OrderAccepted) -> Order:
+        _check_str(e, "ord_no", e.ord_no)
+        _check_str(e, "stk_cd", e.stk_cd)
+        _check_str(e, "exchange", e.exchange)
+        if type(e.side) is not Side:
+            raise _bad(e, f"side must be a Side, not {e.side!r}")
+        _check_int(e, "qty", e.qty, 1)
+        _check_int(e, "price", e.price, 0)
+        _check_ts(e, e.ts)
+        order = self._orders.get(e.ord_no)
+        if order is not None:
+            if order._origin is None and (
+                order._stk_cd,
+                order._side,
+                order._q,
+                order._price,
+                order._exchange,
+            ) == (e.stk_cd, e.side, e.qty, e.price, e.exchange):
+                return order  # duplicate delivery
+            raise _bad(e, f"conflicts with the known order {order!r}", e.ord_no)
+        order = Order(e.ord_no, e.stk_cd, e.side, e.exchange, e.qty, e.price)
+        self._orders[e.ord_no] = order
+        self._take(e)
+        if self._parked:
+            self._release(e.ord_no)
+        return order
+
+    def _confirmed(self, e: ev.OrderConfirmed) -> Order | None:
+        _check_str(e, "ord_no", e.ord_no)
+        _check_ts(e, e.ts)
+        order = self._orders.get(e.ord_no)
+        if order is None:
+            self._park(e, e.ord_no)
+            return None
+        if order._confirmed or (TERMINAL_MASK >> order._st) & 1:
+            return order  # duplicate, or stale after the end: ignored
+        dst = derive_state(order._st, True, order._q, order._f, order._c, order._m, order._l)
+        self._edge(e, order, CONFIRM, dst)
+        order._confirmed = True
+        order._st = dst
+        self._take(e)
+        return order
+
+    def _filled(self, e: ev.OrderFilled) -> Order | None:
+        ord_no = e.ord_no
+        if type(ord_no) is not str or not ord_no:
+            raise _bad(e, f"ord_no must be a non-empty string, not {ord_no!r}")
+        qty = e.qty
+        if type(qty) is not int or not 0 < qty <= _MAX_QTY:
+            raise _bad(e, f"fill quantity must be a positive int of 12 digits at most, not {qty!r}", ord_no)
+        if type(e.price) is not int or not 0 <= e.price <= _MAX_QTY:
+            raise _bad(e, f"fill price must be a non-negative int of 12 digits at most, not {e.price!r}", ord_no)
+        _check_str(e, "fill_id", e.fill_id)
+        _check_ts(e, e.ts)
+        order = self._orders.get(ord_no)
+        if order is None:
+            self._park(e, ord_no)
+            return None
+        fills = order._fills
+        packed = qty << 40 | e.price
+        if fills is not None:
+            seen = fills.get(e.fill_id)
+            if seen is not None:
+                if seen == packed:
+                    return order  # the same fill delivered again
+                raise _bad(
+                    e,
+                    f"fill {e.fill_id!r} of order {ord_no} was {seen >> 40}@{seen & FILL_MASK}, "
+                    f"now {qty}@{e.price}: conflicting duplicate",
+                    ord_no,
+                )
+        leaves = order._l
+        cancelled = order._c
+        late = qty - leaves if qty > leaves else 0
+        if late > cancelled or order._st == REJECTED_I:
+            raise _bad(
+                e,
+                f"overfill of order {ord_no} ({order.state.name}): F {order._f} + fill {qty} "
+                f"exceeds Q {order._q} - M {order._m}",
+                ord_no,
+            )
+        leaves -= qty - late
+        cancelled -= late
+        filled = order._f + qty
+        dst = derive_state(order._st, order._confirmed, order._q, filled, cancelled, order._m, leaves)
+        if not (ALLOWED[FILL][order._st] >> dst) & 1:
+            self._edge(e, order, FILL, dst)
+        if fills is None:
+            order._fills = {e.fill_id: packed}
+        else:
+            fills[e.fill_id] = packed
+        order._f = filled
+        order._l = leaves
+        order._c = cancelled
+        order._st = dst
+        if self._record:
+            self._events.append(e)
+        if late:
+            self._anomaly(
+                AnomalyKind.LATE_FILL,
+                ord_no,
+                f"fill {e.fill_id!r} of {qty} took {late} shares back from the cancelled ones",
+                e,
+            )
+        return order
+
+    def _rejected(self, e: ev.OrderRejected) -> Order | None:
+        _check_str(e, "ord_no", e.ord_no)
+        _check_str(e, "code", e.code, empty=True)
+        _check_str(e, "message", e.message, empty=True)
+        _check_ts(e, e.ts)
+        order = self._orders.get(e.ord_no)
+        if order is None:
+            self._park(e, e.ord_no)
+            return None
+        if order._st == REJECTED_I:
+            return order  # duplicate
+        if order._f:
+            raise _bad(e, f"order {e.ord_no} has {order._f} shares filled: cannot be rejected", e.ord_no)
+        self._edge(e, order, REJECT, REJECTED_I)
+        order._c += order._l
+        order._l = 0
+        order._st = REJECTED_I
+        self._take(e)
+        return order
+
+    def _expired(self, e: ev.OrderExpired) -> Order | None:
+        _check_str(e, "ord_no", e.ord_no)
+        _check_ts(e, e.ts)
+        order = self._orders.get(e.ord_no)
+        if order is None:
+            self._park(e, e.ord_no)
+            return None
+        if not order._l:
+            return order  # nothing open: ignored
+        self._edge(e, order, EXPIRE, CANCELLED_I)
+        order._c += order._l
+        order._l = 0
+        order._st = CANCELLED_I
+        self._take(e)
+        return order
+
+    def _amended(self, e: ev.OrderAmended) -> Order | None:
+        _check_str(e, "ord_no", e.ord_no)
+        _check_str(e, "orig_ord_no", e.orig_ord_no)
+        _check_int(e, "qty", e.qty, 0)
+        _check_int(e, "price", e.price, 0)
+        _check_ts(e, e.ts)
+        if e.ord_no == e.orig_ord_no:
+            raise _bad(e, "a modify must have a new order number", e.ord_no)
+        orig = self._orders.get(e.orig_ord_no)
+        if orig is None:
+            self._park(e, e.orig_ord_no)
+            return None
+        known = self._orders.get(e.ord_no)
+        if known is not None:
+            if known._origin == e.orig_ord_no and known._price == e.price and (
+                known._q == e.qty or e.qty == 0
+            ):
+                return known  # duplicate delivery
+            raise _bad(e, f"order {e.ord_no} already exists as {known!r}", e.ord_no)
+        moved = orig._l if e.qty == 0 else min(e.qty, orig._l)
+        if moved == 0:
+            raise _bad(
+                e, f"order {e.orig_ord_no} has nothing open to modify ({orig!r})", e.orig_ord_no
+            )
+        dst = derive_state(
+            orig._st, True, orig._q, orig._f, orig._c, orig._m + moved, orig._l - moved
+        )
+        self._edge(e, orig, AMEND, dst)
+        successor = Order(
+            e.ord_no,
+            orig._stk_cd,
+            orig._side,
+            orig._exchange,
+            e.qty or moved,
+            e.price,
+            confirmed=True,
+            origin=orig._ord_no,
+        )
+        orig._m += moved
+        orig._l -= moved
+        orig._confirmed = True
+        orig._st = dst
+        orig._successor = e.ord_no
+        self._orders[e.ord_no] = successor
+        self._take(e)
+        if e.qty > moved:
+            self._anomaly(
+                AnomalyKind.AMEND_CLAMPED,
+                e.orig_ord_no,
+                f"modify {e.ord_no} reported {e.qty} shares but only {moved} were open",
+                e,
+            )
+        if self._parked:
+            self._release(e.ord_no)
+        return successor
+
+    # -- cancels ---------------------------------------------------------------------------
+    def _cancel_requested(self, e: ev.CancelRequested) -> Order:
+        _check_str(e, "orig_ord_no", e.orig_ord_no)
+        _check_str(e, "request_id", e.request_id)
+        _check_int(e, "qty", e.qty, 0)
+        _check_ts(e, e.ts)
+        order = self._orders.get(e.orig_ord_no)
+        for known in (order._cancels or ()) if order is not None else ():
+            if known.request_id == e.request_id:
+                if known.qty == e.qty:
+                    return order  # duplicate
+                raise _bad(e, f"request id {e.request_id!r} is already used", e.orig_ord_no)
+        decision = self.decide_cancel(e.orig_ord_no, e.qty)
+        if not decision.allowed or order is None:
+            raise CancelRefused(decision)
+        self._reserve(order, CancelRecord(e.request_id, e.orig_ord_no, e.qty))
+        self._request_seq += 1
+        self._take(e)
+        return order
+
+    @staticmethod
+    def _reserve(order: Order, record: CancelRecord) -> None:
+        """Keep ``record`` on the order; while it is pending it reserves its shares."""
+        if order._cancels is None:
+            order._cancels = [record]
+        else:
+            order._cancels.append(record)
+        if record.status == PENDING:
+            if record.cancel_all:
+                order._all = True
+            else:
+                order._p += record.qty
+
+    @staticmethod
+    def _settle(order: Order, record: CancelRecord, status: int) -> None:
+        """Mark ``record`` answered and recompute the order's reservations from what is left."""
+        record.status = status
+        p = 0
+        cancel_all = False
+        for r in order._cancels or ():
+            if r.status == PENDING:
+                if r.cancel_all:
+                    cancel_all = True
+                else:
+                    p += r.qty
+        order._p = p
+        order._all = cancel_all
+
+    def _match(
+        self, e: Any, order: Order, request_id: str, cancel_no: str, qty: int | None
+    ) -> CancelRecord | None:
+        """Find the record an answer belongs to: by cancel number, request id, or oldest first."""
+        records = order._cancels or ()
+        if cancel_no:
+            for record in records:
+                if record.cancel_no == cancel_no:
+                    if request_id and record.request_id != request_id:
+                        raise _bad(e, f"cancel {cancel_no} answers request {record.request_id!r}")
+                    return record
+        if request_id:
+            for record in records:
+                if record.request_id == request_id:
+                    if cancel_no and record.cancel_no and record.cancel_no != cancel_no:
+                        raise _bad(e, f"request {request_id!r} is cancel {record.cancel_no}")
+                    return record
+            raise _bad(e, f"no cancel request {request_id!r} for order {order._ord_no}")
+        unbound = [r for r in records if r.status == PENDING and not r.cancel_no]
+        if qty is not None:
+            for record in unbound:
+                if record.qty == qty:
+                    return record
+        return unbound[0] if unbound else None
+
+    @staticmethod
+    def _bind(record: CancelRecord, cancel_no: str) -> None:
+        if cancel_no and not record.cancel_no:
+            record.cancel_no = cancel_no
+
+    def _cancel_accepted(self, e: ev.CancelAccepted) -> Order | None:
+        _check_str(e, "ord_no", e.ord_no)
+        _check_str(e, "orig_ord_no", e.orig_ord_no)
+        _check_int(e, "qty", e.qty, 0)
+        _check_str(e, "request_id", e.request_id, empty=True)
+        _check_ts(e, e.ts)
+        order = self._orders.get(e.orig_ord_no)
+        if order is None:
+            self._park(e, e.orig_ord_no)
+            return None
+        record = self._match(e, order, e.request_id, e.ord_no, e.qty)
+        if record is not None and record.cancel_no == e.ord_no:
+            return order  # this cancel is already known: a duplicate or a late answer
+        if record is None:
+            record = CancelRecord("", e.orig_ord_no, e.qty)
+            self._bind(record, e.ord_no)
+            if (TERMINAL_MASK >> order._st) & 1:
+                record.status = CONFIRMED_CANCEL  # nothing open to reserve: remembered only
+            self._reserve(order, record)
+            self._take(e)
+            self._anomaly(
+                AnomalyKind.UNREQUESTED_CANCEL,
+                e.orig_ord_no,
+                f"cancel {e.ord_no} of {e.qty or 'all'} was not requested by this book",
+                e,
+            )
+            return order
+        if record.status != PENDING:
+            raise _bad(e, f"cancel request {record.request_id!r} was already answered")
+        self._bind(record, e.ord_no)
+        self._take(e)
+        return order
+
+    def _cancel_confirmed(self, e: ev.CancelConfirmed) -> Order | None:
+        _check_str(e, "ord_no", e.ord_no)
+        _check_str(e, "orig_ord_no", e.orig_ord_no)
+        _check_int(e, "qty", e.qty, 0)
+        _check_str(e, "request_id", e.request_id, empty=True)
+        _check_ts(e, e.ts)
+        order = self._orders.get(e.orig_ord_no)
+        if order is None:
+            self._park(e, e.orig_ord_no)
+            return None
+        record = self._match(e, order, e.request_id, e.ord_no, None)
+        if record is not None and record.status == CONFIRMED_CANCEL:
+            if record.cancel_no == e.ord_no and record.answer == e.qty:
+                return order  # the same confirmation delivered again
+            raise _bad(
+                e,
+                f"cancel {record.cancel_no or record.request_id} was confirmed for "
+                f"{record.answer}, now {e.qty}: conflicting duplicate",
+                e.orig_ord_no,
+            )
+        if record is not None and record.status == REJECTED_CANCEL:
+            raise _bad(e, f"cancel {e.ord_no} was rejected before: cannot be confirmed now")
+        cancel_all = e.qty == 0 or (record is not None and record.cancel_all)
+        leaves = order._l
+        if cancel_all:
+            moved = leaves if e.qty == 0 or e.qty >= leaves else e.qty
+        else:
+            moved = min(e.qty, leaves)
+        dst = derive_state(
+            order._st, True, order._q, order._f, order._c + moved, order._m, leaves - moved
+        )
+        self._edge(e, order, CANCEL, dst)
+        # Commit.
+        if record is None:
+            record = CancelRecord("", e.orig_ord_no, e.qty)
+            record.status = CONFIRMED_CANCEL
+            self._reserve(order, record)
+            self._anomaly(
+                AnomalyKind.UNREQUESTED_CANCEL,
+                e.orig_ord_no,
+                f"cancel {e.ord_no} of {moved} was not requested by this book",
+                e,
+            )
+        self._bind(record, e.ord_no)
+        record.answer = e.qty
+        self._settle(order, record, CONFIRMED_CANCEL)
+        order._c += moved
+        order._l = leaves - moved
+        if moved:
+            order._confirmed = True
+        order._st = dst
+        self._take(e)
+        if not cancel_all and e.qty > leaves:
+            self._anomaly(
+                AnomalyKind.CANCEL_CLAMPED,
+                e.orig_ord_no,
+                f"cancel {e.ord_no} confirmed {e.qty} shares but only {leaves} were open",
+                e,
+            )
+        elif not cancel_all and record.qty and moved > record.qty:
+            self._anomaly(
+                AnomalyKind.CANCEL_OVER_REQUEST,
+                e.orig_ord_no,
+                f"cancel {e.ord_no} confirmed {moved} shares, {record.qty} were requested",
+                e,
+            )
+        return order
+
+    def _cancel_rejected(self, e: ev.CancelRejected) -> Order | None:
+        _check_str(e, "orig_ord_no", e.orig_ord_no)
+        _check_str(e, "code", e.code, empty=True)
+        _check_str(e, "message", e.message, empty=True)
+        _check_str(e, "ord_no", e.ord_no, empty=True)
+        _check_str(e, "request_id", e.request_id, empty=True)
+        _check_ts(e, e.ts)
+        order = self._orders.get(e.orig_ord_no)
+        if order is None:
+            self._park(e, e.orig_ord_no)
+            return None
+        record = self._match(e, order, e.request_id, e.ord_no, None)
+        if record is None:
+            self._take(e)
+            self._anomaly(
+                AnomalyKind.UNMATCHED_CANCEL_REJECT,
+                e.orig_ord_no,
+                f"cancel rejection {e.code or '?'} matched no pending request",
+                e,
+            )
+            return order
+        if record.status == REJECTED_CANCEL:
+            return order  # the same rejection delivered again
+        if record.status == CONFIRMED_CANCEL:
+            raise _bad(e, f"cancel {record.cancel_no} was confirmed: cannot be rejected now")
+        self._bind(record, e.ord_no)
+        self._settle(order, record, REJECTED_CANCEL)
+        self._take(e)
+        return order
+
+    # -- the cancel decision -----------------------------------------------------------------
+    def decide_cancel(
+        self, ord_no: str, qty: int | str = 0, *, at: datetime | None = None, clamp: bool = False
+    ) -> CancelDecision:
+        """Decide whether ``qty`` shares of ``ord_no`` may be cancelled now. Changes nothing.
+
+        ``qty`` is an int or kt10003's string form; 0 / ``"0"`` means all that is cancellable.
+        With ``clamp``, a quantity above what is cancellable is reduced to it. With a session
+        calendar on the book and ``at``, a time the venue takes no cancels is MARKET_CLOSED.
+        Reasons are checked in this order: INVALID_QUANTITY, UNKNOWN_ORDER, the terminal states
+        (FULLY_FILLED, ALREADY_CANCELLED, REJECTED, REPLACED), CANCEL_ALL_PENDING,
+        MARKET_CLOSED, NOTHING_CANCELLABLE, EXCEEDS_CANCELLABLE.
+        """
+        n = parse_cancel_qty(qty)
+        if n is None:
+            return CancelDecision.refuse(ord_no, qty, Refusal.INVALID_QUANTITY)
+        order = self._orders.get(ord_no) if type(ord_no) is str else None
+        if order is None:
+            return CancelDecision.refuse(ord_no, qty, Refusal.UNKNOWN_ORDER, cancel_all=n == 0)
+        st = order._st
+        if (TERMINAL_MASK >> st) & 1:
+            reason = _TERMINAL_REFUSALS[st]
+            return CancelDecision.refuse(
+                ord_no, qty, reason, cancel_all=n == 0, successor=self._live_successor(order)
+            )
+        if order._all:
+            return CancelDecision.refuse(ord_no, qty, Refusal.CANCEL_ALL_PENDING, cancel_all=n == 0)
+        if at is not None and self.calendar is not None:
+            if not self.calendar.accepts_cancel(order._exchange, at):
+                return CancelDecision.refuse(ord_no, qty, Refusal.MARKET_CLOSED, cancel_all=n == 0)
+        cancellable = order._l - order._p
+        if cancellable <= 0:
+            return CancelDecision.refuse(ord_no, qty, Refusal.NOTHING_CANCELLABLE, cancel_all=n == 0)
+        if n == 0:
+            return CancelDecision(ord_no, qty, True, cancellable, True)
+        if n > cancellable:
+            if clamp:
+                return CancelDecision(ord_no, qty, True, cancellable, False)
+            return CancelDecision.refuse(ord_no, qty, Refusal.EXCEEDS_CANCELLABLE)
+        return CancelDecision(ord_no, qty, True, n, False)
+
+    def _live_successor(self, order: Order) -> str | None:
+        """Return the last order of the modify chain starting after ``order``, or None."""
+        successor = order._successor
+        seen = {order._ord_no}
+        while successor is not None and successor not in seen:
+            seen.add(successor)
+            nxt = self._orders.get(successor)
+            if nxt is None or nxt._successor is None:
+                break
+            successor = nxt._successor
+        return successor
+
+    def request_cancel(
+        self,
+        ord_no: str,
+        qty: int | str = 0,
+        *,
+        at: datetime | None = None,
+        clamp: bool = False,
+        ts: datetime | None = None,
+    ) -> CancelRequest:
+        """Reserve a cancel the engine allows and return it, ready to be sent to the broker.
+
+        Raise :class:`engine.CancelRefused` (carrying the decision) when it is not allowed;
+        nothing is reserved then. The reservation lasts until the broker confirms or rejects.
+        """
+        n = parse_cancel_qty(qty)
+        if n is None or clamp or at is not None or self._orders.get(ord_no) is None:
+            decision = self.decide_cancel(ord_no, qty, at=at, clamp=clamp)
+            if not decision.allowed:
+                raise CancelRefused(decision)
+            n = 0 if decision.cancel_all else decision.qty
+        order = self._orders[ord_no]
+        taken = {r.request_id for r in order._cancels or ()}
+        seq = self._request_seq + 1
+        request_id = f"R{seq:07d}"
+        while request_id in taken:  # only if someone applied their own ids of this form
+            seq += 1
+            request_id = f"R{seq:07d}"
+        self._cancel_requested(ev.CancelRequested(ord_no, request_id, n, ts=ts))
+        return CancelRequest(request_id, ord_no, order._stk_cd, order._exchange, n, n == 0)
+
+
+_TERMINAL_REFUSALS = {
+    FILLED_I: Refusal.FULLY_FILLED,
+    CANCELLED_I: Refusal.ALREADY_CANCELLED,
+    REJECTED_I: Refusal.REJECTED,
+    REPLACED_I: Refusal.REPLACED,
+}

@@ -1,0 +1,245 @@
+"""Broker facts (and the engine's own cancel reservations) as frozen, serialisable values.
+
+Every event has a keyword ``ts`` (the time the fact happened, passed in by the caller: the core
+never reads a clock). ``to_dict()`` gives a JSON-ready dict and :func:`from_dict` reads it back.
+Values are checked when the book applies an event, so that a malformed event is refused with
+:class:`engine.InvalidEvent` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Final, TypeAlias
+
+import attrs
+
+from engine.errors import EventDecodeError
+from engine.states import Side
+
+__all__ = [
+    "CancelAccepted",
+    "CancelConfirmed",
+    "CancelRejected",
+    "CancelRequested",
+    "Event",
+    "OrderAccepted",
+    "OrderAmended",
+    "OrderConfirmed",
+    "OrderExpired",
+    "OrderFilled",
+    "OrderRejected",
+    "from_dict",
+]
+
+
+def _ts() -> Any:
+    return attrs.field(default=None, kw_only=True)
+
+
+class _Serialisable:
+    """Mixin giving every event ``to_dict``."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (``type`` names the class; ``ts`` is ISO 8601 or None)."""
+        out: dict[str, Any] = {"type": type(self).__name__}
+        for field in attrs.fields(type(self)):  # type: ignore[misc]
+            value = getattr(self, field.name)
+            if isinstance(value, Side):
+                value = value.value
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            out[field.name] = value
+        return out
+
+
+@attrs.frozen
+class OrderAccepted(_Serialisable):
+    """접수 of a new order: ``qty`` shares of ``stk_cd`` at ``price`` KRW (0 for market)."""
+
+    ord_no: str
+    stk_cd: str
+    side: Side
+    qty: int
+    price: int
+    exchange: str = "KRX"
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class OrderConfirmed(_Serialisable):
+    """확인 of the order (or a status report that says it is open)."""
+
+    ord_no: str
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class OrderFilled(_Serialisable):
+    """체결: ``qty`` shares executed at ``price``; ``fill_id`` makes redelivery idempotent."""
+
+    ord_no: str
+    fill_id: str
+    qty: int
+    price: int
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class OrderRejected(_Serialisable):
+    """거부: the broker or the venue refused the order; nothing of it ever traded."""
+
+    ord_no: str
+    code: str = ""
+    message: str = ""
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class CancelRequested(_Serialisable):
+    """The engine reserved ``qty`` shares of ``orig_ord_no`` for a cancel (0 = all that is open).
+
+    Written by :meth:`engine.OrderBook.request_cancel` so that a replay restores pending
+    reservations; it is a record of our own request, not a broker fact.
+    """
+
+    orig_ord_no: str
+    request_id: str
+    qty: int
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class CancelAccepted(_Serialisable):
+    """The broker took a cancel of ``orig_ord_no`` and numbered it ``ord_no`` (``qty`` 0 = all).
+
+    ``request_id`` (optional) names the engine's request it answers; without it the oldest
+    unanswered request of that order with the same size is taken.
+    """
+
+    ord_no: str
+    orig_ord_no: str
+    qty: int
+    request_id: str = ""
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class CancelConfirmed(_Serialisable):
+    """확인 of cancel ``ord_no``: ``qty`` shares of ``orig_ord_no`` really cancelled (0 = all)."""
+
+    ord_no: str
+    orig_ord_no: str
+    qty: int
+    request_id: str = ""
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class CancelRejected(_Serialisable):
+    """The broker refused a cancel of ``orig_ord_no`` (``code`` such as ``RC4033``).
+
+    ``ord_no`` is the cancel's own number when it had one; ``request_id`` (optional) names the
+    engine's request. A rejection moves no shares: it only releases the reservation.
+    """
+
+    orig_ord_no: str
+    code: str = ""
+    message: str = ""
+    ord_no: str = ""
+    request_id: str = ""
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class OrderAmended(_Serialisable):
+    """정정: ``qty`` shares of ``orig_ord_no`` now live on as order ``ord_no`` at ``price``.
+
+    ``qty`` 0 means all that was still open (as ``mdfy_qty "0"``).
+    """
+
+    ord_no: str
+    orig_ord_no: str
+    qty: int
+    price: int
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class OrderExpired(_Serialisable):
+    """The venue cancelled what was still open (IOC/FOK remainder, end of day)."""
+
+    ord_no: str
+    ts: datetime | None = _ts()
+
+
+Event: TypeAlias = (
+    OrderAccepted
+    | OrderConfirmed
+    | OrderFilled
+    | OrderRejected
+    | CancelRequested
+    | CancelAccepted
+    | CancelConfirmed
+    | CancelRejected
+    | OrderAmended
+    | OrderExpired
+)
+
+EVENT_TYPES: Final[dict[str, type[Event]]] = {
+    cls.__name__: cls
+    for cls in (
+        OrderAccepted,
+        OrderConfirmed,
+        OrderFilled,
+        OrderRejected,
+        CancelRequested,
+        CancelAccepted,
+        CancelConfirmed,
+        CancelRejected,
+        OrderAmended,
+        OrderExpired,
+    )
+}
+
+
+def from_dict(data: dict[str, Any]) -> Event:
+    """Read an event back from :meth:`to_dict` output; raise :class:`EventDecodeError` if malformed."""
+    if not isinstance(data, dict):
+        raise EventDecodeError(f"an event must be a dict, not {type(data).__name__}")
+    name = data.get("type")
+    cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise EventDecodeError(f"unknown event type {name!r}")
+    fields = {f.name: f for f in attrs.fields(cls)}
+    unknown = set(data) - set(fields) - {"type"}
+    if unknown:
+        raise EventDecodeError(f"{name}: unknown fields {sorted(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for fname, field in fields.items():
+        if fname not in data:
+            if field.default is attrs.NOTHING:
+                raise EventDecodeError(f"{name}: missing field {fname!r}")
+            continue
+        value = data[fname]
+        if fname == "ts":
+            if value is not None:
+                if not isinstance(value, str):
+                    raise EventDecodeError(f"{name}: ts must be an ISO 8601 string or null")
+                try:
+                    value = datetime.fromisoformat(value)
+                except ValueError as exc:
+                    raise EventDecodeError(f"{name}: bad ts {value!r}") from exc
+        elif fname == "side":
+            try:
+                value = Side(value)
+            except ValueError as exc:
+                raise EventDecodeError(f"{name}: bad side {value!r}") from exc
+        elif fname in ("qty", "price"):
+            if type(value) is not int:
+                raise EventDecodeError(f"{name}: {fname} must be an integer, not {value!r}")
+        elif not isinstance(value, str):
+            raise EventDecodeError(f"{name}: {fname} must be a string, not {value!r}")
+        kwargs[fname] = value
+    return cls(**kwargs)

@@ -1,0 +1,294 @@
+"""One order's quantities and facts. Only the book changes an order, through events."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from engine.lifecycle import STATES
+from engine.states import OrderState, Side
+
+__all__ = ["Anomaly", "Order"]
+
+# State indices (positions in lifecycle.STATES), used on the hot path instead of enum hashing.
+RECEIVED_I, CONFIRMED_I, PARTIAL_I, FILLED_I, CANCELLED_I, REPLACED_I, REJECTED_I = range(7)
+TERMINAL_MASK = (1 << FILLED_I) | (1 << CANCELLED_I) | (1 << REPLACED_I) | (1 << REJECTED_I)
+
+FILL_MASK = (1 << 40) - 1
+
+# Statuses of a cancel record.
+PENDING, CONFIRMED_CANCEL, REJECTED_CANCEL = range(3)
+
+
+def derive_state(current: int, confirmed: bool, q: int, f: int, c: int, m: int, leaves: int) -> int:
+    """Return the state index that the quantities and facts imply (lifecycle spec, section 1)."""
+    if current == REJECTED_I:
+        return REJECTED_I
+    if leaves > 0:
+        if f > 0:
+            return PARTIAL_I
+        return CONFIRMED_I if confirmed else RECEIVED_I
+    if f == q:
+        return FILLED_I
+    if c > 0:
+        return CANCELLED_I
+    return REPLACED_I if m > 0 else CANCELLED_I
+
+
+class CancelRecord:
+    """The engine's memory of one cancel: a request, its broker number and its outcome."""
+
+    __slots__ = ("request_id", "orig_ord_no", "qty", "cancel_all", "cancel_no", "status", "answer")
+
+    def __init__(self, request_id: str, orig_ord_no: str, qty: int) -> None:
+        self.request_id = request_id
+        self.orig_ord_no = orig_ord_no
+        self.qty = qty  # 0 = all that is open
+        self.cancel_all = qty == 0
+        self.cancel_no = ""  # the broker's number for the cancel, once known
+        self.status = PENDING
+        self.answer = -1  # quantity the confirmation reported, for duplicate checks
+
+    def snapshot(self) -> tuple[str, int, bool, str, int, int]:
+        """Return every field as a tuple (for comparisons of whole books)."""
+        return (self.request_id, self.qty, self.cancel_all, self.cancel_no, self.status, self.answer)
+
+
+class Anomaly:
+    """Something the book accepted but that needs reconciliation (a clamp, a late fill, ...)."""
+
+    __slots__ = ("kind", "ord_no", "detail", "event")
+
+    def __init__(self, kind: str, ord_no: str, detail: str, event: Any) -> None:
+        self.kind = kind
+        self.ord_no = ord_no
+        self.detail = detail
+        self.event = event
+
+    def __repr__(self) -> str:
+        return f"Anomaly({self.kind}, {self.ord_no}: {self.detail})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Anomaly):
+            return NotImplemented
+        return (self.kind, self.ord_no, self.detail, self.event) == (
+            other.kind,
+            other.ord_no,
+            other.detail,
+            other.event,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Order:
+    """One order (one order number): quantities first, the state derived from them.
+
+    ``filled_qty + cancelled_qty + replaced_qty + leaves_qty == qty`` always holds. Orders are
+    compared by identity (their order number), not by value; use :meth:`snapshot` to compare
+    contents. Read-only: change an order by applying events to its :class:`engine.OrderBook`.
+    """
+
+    __slots__ = (
+        "_ord_no",
+        "_stk_cd",
+        "_side",
+        "_exchange",
+        "_q",
+        "_price",
+        "_f",
+        "_c",
+        "_m",
+        "_l",
+        "_p",
+        "_all",
+        "_st",
+        "_confirmed",
+        "_fills",
+        "_cancels",
+        "_successor",
+        "_origin",
+    )
+
+    def __init__(
+        self,
+        ord_no: str,
+        stk_cd: str,
+        side: Side,
+        exchange: str,
+        qty: int,
+        price: int,
+        *,
+        confirmed: bool = False,
+        origin: str | None = None,
+    ) -> None:
+        self._ord_no = ord_no
+        self._stk_cd = stk_cd
+        self._side = side
+        self._exchange = exchange
+        self._q = qty
+        self._price = price
+        self._f = 0
+        self._c = 0
+        self._m = 0
+        self._l = qty
+        self._p = 0
+        self._all = False
+        self._st = CONFIRMED_I if confirmed else RECEIVED_I
+        self._confirmed = confirmed
+        # fill id -> qty << 40 | price (both below 10**12 < 2**40): 32 bytes a fill, not an event
+        self._fills: dict[str, int] | None = None
+        self._cancels: list[CancelRecord] | None = None
+        self._successor: str | None = None
+        self._origin = origin
+
+    # -- identity and terms ------------------------------------------------------------------
+    @property
+    def ord_no(self) -> str:
+        """Return the order number (7 digits at Kiwoom)."""
+        return self._ord_no
+
+    @property
+    def stk_cd(self) -> str:
+        """Return the stock code (``005930``)."""
+        return self._stk_cd
+
+    @property
+    def side(self) -> Side:
+        """Return BUY or SELL."""
+        return self._side
+
+    @property
+    def exchange(self) -> str:
+        """Return the venue the order was placed with (``KRX``, ``NXT``, ``SOR``)."""
+        return self._exchange
+
+    @property
+    def qty(self) -> int:
+        """Return Q, the shares ordered."""
+        return self._q
+
+    @property
+    def price(self) -> int:
+        """Return the limit price in KRW (0 for a market order)."""
+        return self._price
+
+    # -- quantities --------------------------------------------------------------------------
+    @property
+    def filled_qty(self) -> int:
+        """Return F, the shares executed (체결)."""
+        return self._f
+
+    @property
+    def cancelled_qty(self) -> int:
+        """Return C, the shares cancelled (confirmed), expired or rejected."""
+        return self._c
+
+    @property
+    def replaced_qty(self) -> int:
+        """Return M, the shares moved to a successor order by a modify (정정)."""
+        return self._m
+
+    @property
+    def leaves_qty(self) -> int:
+        """Return L, the shares still open on the exchange."""
+        return self._l
+
+    @property
+    def pending_cancel_qty(self) -> int:
+        """Return P, the shares reserved by partial cancel requests not yet answered."""
+        return self._p
+
+    @property
+    def cancel_all_pending(self) -> bool:
+        """Return True while a cancel of all remaining shares is unanswered."""
+        return self._all
+
+    @property
+    def cancellable_qty(self) -> int:
+        """Return what a new cancel may still take: ``L - P``, and 0 while a cancel-all is pending."""
+        if self._all or (TERMINAL_MASK >> self._st) & 1:
+            return 0
+        return max(self._l - self._p, 0)
+
+    # -- derived facts -----------------------------------------------------------------------
+    @property
+    def state(self) -> OrderState:
+        """Return the state derived from the quantities."""
+        return STATES[self._st]
+
+    @property
+    def is_terminal(self) -> bool:
+        """Return True for FILLED, CANCELLED, REPLACED and REJECTED."""
+        return bool((TERMINAL_MASK >> self._st) & 1)
+
+    @property
+    def confirmed(self) -> bool:
+        """Return True once the exchange confirmed the order or a change to it."""
+        return self._confirmed
+
+    @property
+    def successor(self) -> str | None:
+        """Return the order number this order was modified into, or None."""
+        return self._successor
+
+    @property
+    def origin(self) -> str | None:
+        """Return the order number this order was modified from, or None."""
+        return self._origin
+
+    @property
+    def fill_notional(self) -> int:
+        """Return the sum of qty * price over the fills, in KRW (exact)."""
+        return sum((v >> 40) * (v & FILL_MASK) for v in self._fills.values()) if self._fills else 0
+
+    @property
+    def avg_fill_price(self) -> Decimal | None:
+        """Return the volume-weighted average fill price, or None before any fill."""
+        if not self._f:
+            return None
+        return Decimal(self.fill_notional) / Decimal(self._f)
+
+    @property
+    def fill_ids(self) -> tuple[str, ...]:
+        """Return the ids of the fills taken, in the order they were applied."""
+        return tuple(self._fills) if self._fills else ()
+
+    @property
+    def pending_requests(self) -> tuple[str, ...]:
+        """Return the ids of the cancel requests still unanswered, oldest first."""
+        return tuple(r.request_id for r in self._cancels or () if r.status == PENDING)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return every field of the order, for comparing whole books (replay, reconciliation)."""
+        return {
+            "ord_no": self._ord_no,
+            "stk_cd": self._stk_cd,
+            "side": self._side,
+            "exchange": self._exchange,
+            "qty": self._q,
+            "price": self._price,
+            "filled_qty": self._f,
+            "cancelled_qty": self._c,
+            "replaced_qty": self._m,
+            "leaves_qty": self._l,
+            "pending_cancel_qty": self._p,
+            "cancel_all_pending": self._all,
+            "state": self.state,
+            "confirmed": self._confirmed,
+            "fill_notional": self.fill_notional,
+            "fills": sorted(
+                (k, v >> 40, v & FILL_MASK) for k, v in (self._fills or {}).items()
+            ),
+            "cancels": [r.snapshot() for r in self._cancels or ()],
+            "successor": self._successor,
+            "origin": self._origin,
+        }
+
+    def __repr__(self) -> str:
+        st = self.state
+        return (
+            f"Order({self._ord_no} {self._stk_cd} {self._side.name} {st.name}/{st.value} "
+            f"Q={self._q} F={self._f} C={self._c} M={self._m} L={self._l} P={self._p}"
+            f"{' ALL' if self._all else ''})"
+        )

@@ -1,0 +1,98 @@
+"""Korea-time session calendars for KRX and NXT: when does a venue accept cancels?
+
+Hours from Kiwoom's documentation (``reference/kiwoom-rest.md`` section 9). A cancel is accepted
+in every window in which orders are taken, up to a configurable guard window before each window's
+close (a cancel sent seconds before 15:30 races the closing match). Weekends are closed; holidays
+are passed in. The module reads no clock: the caller passes the instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Final
+
+import attrs
+
+__all__ = [
+    "KRX_WINDOWS",
+    "KST",
+    "MOCK_WINDOWS",
+    "NXT_WINDOWS",
+    "KoreaSessions",
+    "NaiveTimeError",
+]
+
+#: Korea Standard Time (UTC+9, no daylight saving).
+KST: Final = timezone(timedelta(hours=9), "KST")
+
+#: KRX: opening call 08:30-09:00 and continuous 09:00-15:20 and closing call 15:20-15:30 form one
+#: accepting stretch; then after-hours close-price 15:40-16:00 and single-price 16:00-18:00.
+KRX_WINDOWS: Final = ((time(8, 30), time(15, 30)), (time(15, 40), time(18, 0)))
+
+#: NXT: pre-market 08:00-08:50, main 09:00-15:20, after-market 15:30-20:00 (halted between).
+NXT_WINDOWS: Final = (
+    (time(8, 0), time(8, 50)),
+    (time(9, 0), time(15, 20)),
+    (time(15, 30), time(20, 0)),
+)
+
+#: Kiwoom's mock server behaves as KRX 09:00-15:30.
+MOCK_WINDOWS: Final = ((time(9, 0), time(15, 30)),)
+
+Windows = tuple[tuple[time, time], ...]
+
+
+class NaiveTimeError(ValueError):
+    """A session question was asked with a datetime that has no time zone."""
+
+
+def _windows_default() -> dict[str, Windows]:
+    return {"KRX": KRX_WINDOWS, "NXT": NXT_WINDOWS}
+
+
+@attrs.frozen
+class KoreaSessions:
+    """A calendar of cancel-accepting windows per venue, in Korea time.
+
+    ``guard`` closes each window that much early. ``holidays`` are closed business days.
+    ``SOR`` orders rest on KRX or NXT, so an SOR cancel is accepted when either venue accepts.
+    Use :meth:`mock` for Kiwoom's mock server (KRX only, 09:00-15:30).
+    """
+
+    guard: timedelta = timedelta(seconds=10)
+    holidays: frozenset[date] = attrs.field(factory=frozenset, converter=frozenset)
+    windows: dict[str, Windows] = attrs.field(factory=_windows_default)
+
+    def __attrs_post_init__(self) -> None:
+        if self.guard < timedelta(0):
+            raise ValueError(f"guard must not be negative, not {self.guard}")
+
+    @classmethod
+    def mock(cls, *, guard: timedelta = timedelta(seconds=10), holidays: Iterable[date] = ()) -> KoreaSessions:
+        """Return the calendar of Kiwoom's mock server."""
+        return cls(guard=guard, holidays=frozenset(holidays), windows={"KRX": MOCK_WINDOWS})
+
+    def is_business_day(self, day: date) -> bool:
+        """Return True for a weekday that is not a holiday."""
+        return day.weekday() < 5 and day not in self.holidays
+
+    def accepts_cancel(self, exchange: str, at: datetime) -> bool:
+        """Return True when ``exchange`` (KRX, NXT or SOR) accepts a cancel at ``at``.
+
+        ``at`` must be timezone-aware (any zone; it is converted to Korea time). An unknown venue
+        accepts nothing.
+        """
+        if at.tzinfo is None or at.utcoffset() is None:
+            raise NaiveTimeError(f"a session time must carry a time zone, not {at!r}")
+        if exchange == "SOR":
+            return self.accepts_cancel("KRX", at) or self.accepts_cancel("NXT", at)
+        local = at.astimezone(KST)
+        if not self.is_business_day(local.date()):
+            return False
+        for start, end in self.windows.get(exchange, ()):
+            opens = datetime.combine(local.date(), start, KST)
+            closes = datetime.combine(local.date(), end, KST) - self.guard
+            if opens <= local < closes:
+                return True
+        return False

@@ -48,9 +48,9 @@ def stream(n_orders: int) -> Iterator[ev.Event | Request]:
             yield (no, 3)
         for no in nums:
             yield ev.OrderFilled(no, "2", 2, 70_100)
-        for no, cno in zip(nums, cancel_nos):
+        for no, cno in zip(nums, cancel_nos, strict=True):
             yield ev.CancelAccepted(cno, no, 3)
-        for no, cno in zip(nums, cancel_nos):
+        for no, cno in zip(nums, cancel_nos, strict=True):
             yield ev.CancelConfirmed(cno, no, 3)
         for i, no in enumerate(nums):
             # late fill: 1 of the 2 still open, or (one in ten) 3 shares, one back from C
@@ -117,7 +117,7 @@ def run_naive(items: Any) -> tuple[int, float]:
             o.f += item.qty
             dst = "FILLED" if o.f == o.qty else ("PARTIALLY_FILLED" if o.leaves else "CANCELLED")
             if dst != o.state:
-                getattr(o, "fill")() if dst == "PARTIALLY_FILLED" else o.machine.set_state(dst)
+                o.fill() if dst == "PARTIALLY_FILLED" else o.machine.set_state(dst)
         elif t is ev.CancelConfirmed:
             o = orders[item.orig_ord_no]
             moved = min(item.qty, o.leaves)
@@ -150,34 +150,42 @@ def main() -> None:
     book, count, secs = run_engine(items)
     live = sum(1 for o in book.orders.values() if not o.is_terminal)
     eng_rate = count / secs
-    print(f"engine:   {count:,} events over {args.orders:,} orders in {secs:.3f} s "
-          f"= {eng_rate:,.0f} events/s  ({live:,} orders still live, "
-          f"{len(book.anomalies):,} late-fill anomalies)")
+    print(
+        f"engine:   {count:,} events over {args.orders:,} orders in {secs:.3f} s "
+        f"= {eng_rate:,.0f} events/s  ({live:,} orders still live, "
+        f"{len(book.anomalies):,} late-fill anomalies)"
+    )
     del book
 
     base_items = list(stream(args.baseline_orders))
     bcount, bsecs = run_naive(base_items)
     base_rate = bcount / bsecs
-    print(f"baseline: {bcount:,} events over {args.baseline_orders:,} orders in {bsecs:.3f} s "
-          f"= {base_rate:,.0f} events/s  (a transitions Machine per order)")
+    print(
+        f"baseline: {bcount:,} events over {args.baseline_orders:,} orders in {bsecs:.3f} s "
+        f"= {base_rate:,.0f} events/s  (a transitions Machine per order)"
+    )
     print(f"ratio:    {eng_rate / base_rate:.1f}x  (target >= 15x)")
     del base_items
     gc.collect()
 
     state, live, _ = bytes_per_live_order(args.orders, journal=False)
     total, _, journalled = bytes_per_live_order(args.orders, journal=True)
-    print(f"memory:   {state:,.0f} bytes per order held, book state ({live:,} of them live; "
-          f"target <= 1024); {total:,.0f} with the event journal on "
-          f"({(total - state) * live / journalled:,.0f} bytes per journalled event)")
+    print(
+        f"memory:   {state:,.0f} bytes per order held, book state ({live:,} of them live; "
+        f"target <= 1024); {total:,.0f} with the event journal on "
+        f"({(total - state) * live / journalled:,.0f} bytes per journalled event)"
+    )
 
     if args.big:
         del items
         gc.collect()
         big_items = list(stream(args.big))
         _, bcount, bsecs = run_engine(big_items)
-        print(f"scaling:  {args.orders:,} orders {secs:.2f} s, {args.big:,} orders {bsecs:.2f} s "
-              f"({bcount / bsecs:,.0f} events/s); time ratio {bsecs / secs:.1f} for "
-              f"{args.big / args.orders:.0f}x the orders (linear = {args.big / args.orders:.0f})")
+        print(
+            f"scaling:  {args.orders:,} orders {secs:.2f} s, {args.big:,} orders {bsecs:.2f} s "
+            f"({bcount / bsecs:,.0f} events/s); time ratio {bsecs / secs:.1f} for "
+            f"{args.big / args.orders:.0f}x the orders (linear = {args.big / args.orders:.0f})"
+        )
 
 
 if __name__ == "__main__":

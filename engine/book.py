@@ -1,4 +1,4 @@
-"""The order book: applies events to orders, decides and reserves cancels. Pure and deterministic."""
+"""The order book: applies events to orders, decides and reserves cancels. Pure, deterministic."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ class AnomalyKind:
     CANCEL_CLAMPED = "CANCEL_CLAMPED"  # a confirmation reported more than was open
     CANCEL_OVER_REQUEST = "CANCEL_OVER_REQUEST"  # a confirmation cancelled more than was asked
     LATE_FILL = "LATE_FILL"  # a fill took shares back from C
+    LATE_AMEND = "LATE_AMEND"  # a modify took shares back from C
     AMEND_CLAMPED = "AMEND_CLAMPED"  # a modify reported more than was open
     UNREQUESTED_CANCEL = "UNREQUESTED_CANCEL"  # a cancel this book never requested
     UNMATCHED_CANCEL_REJECT = "UNMATCHED_CANCEL_REJECT"  # a rejection with nothing to release
@@ -108,16 +109,16 @@ class OrderBook:
     """
 
     __slots__ = (
-        "_orders",
+        "_anomalies",
+        "_arrivals",
         "_events",
+        "_handlers",
+        "_journal",
+        "_orders",
         "_parked",
         "_parked_count",
-        "_arrivals",
-        "_anomalies",
-        "_journal",
-        "_request_seq",
         "_record",
-        "_handlers",
+        "_request_seq",
         "calendar",
         "max_parked",
     )
@@ -315,9 +316,15 @@ class OrderBook:
             raise _bad(e, f"ord_no must be a non-empty string, not {ord_no!r}")
         qty = e.qty
         if type(qty) is not int or not 0 < qty <= _MAX_QTY:
-            raise _bad(e, f"fill quantity must be a positive int of 12 digits at most, not {qty!r}", ord_no)
+            raise _bad(
+                e, f"fill quantity must be a positive int of 12 digits at most, not {qty!r}", ord_no
+            )
         if type(e.price) is not int or not 0 <= e.price <= _MAX_QTY:
-            raise _bad(e, f"fill price must be a non-negative int of 12 digits at most, not {e.price!r}", ord_no)
+            raise _bad(
+                e,
+                f"fill price must be a non-negative int of 12 digits at most, not {e.price!r}",
+                ord_no,
+            )
         _check_str(e, "fill_id", e.fill_id)
         _check_ts(e, e.ts)
         order = self._orders.get(ord_no)
@@ -350,7 +357,9 @@ class OrderBook:
         leaves -= qty - late
         cancelled -= late
         filled = order._f + qty
-        dst = derive_state(order._st, order._confirmed, order._q, filled, cancelled, order._m, leaves)
+        dst = derive_state(
+            order._st, order._confirmed, order._q, filled, cancelled, order._m, leaves
+        )
         if not (ALLOWED[FILL][order._st] >> dst) & 1:
             self._edge(e, order, FILL, dst)
         if fills is None:
@@ -384,7 +393,9 @@ class OrderBook:
         if order._st == REJECTED_I:
             return order  # duplicate
         if order._f:
-            raise _bad(e, f"order {e.ord_no} has {order._f} shares filled: cannot be rejected", e.ord_no)
+            raise _bad(
+                e, f"order {e.ord_no} has {order._f} shares filled: cannot be rejected", e.ord_no
+            )
         self._edge(e, order, REJECT, REJECTED_I)
         order._c += order._l
         order._l = 0
@@ -422,19 +433,25 @@ class OrderBook:
             return None
         known = self._orders.get(e.ord_no)
         if known is not None:
-            if known._origin == e.orig_ord_no and known._price == e.price and (
-                known._q == e.qty or e.qty == 0
+            if (
+                known._origin == e.orig_ord_no
+                and known._price == e.price
+                and e.qty in (known._q, 0)
             ):
                 return known  # duplicate delivery
             raise _bad(e, f"order {e.ord_no} already exists as {known!r}", e.ord_no)
-        moved = orig._l if e.qty == 0 else min(e.qty, orig._l)
+        # Shares come from L first; beyond L, from C: a cancel or expiry delivered before this
+        # modify took shares the modify had already moved (a late modify, like a late fill).
+        from_leaves = orig._l if e.qty == 0 else min(e.qty, orig._l)
+        from_cancelled = min(e.qty - from_leaves, orig._c) if e.qty else 0
+        moved = from_leaves + from_cancelled
         if moved == 0:
             raise _bad(
                 e, f"order {e.orig_ord_no} has nothing open to modify ({orig!r})", e.orig_ord_no
             )
-        dst = derive_state(
-            orig._st, True, orig._q, orig._f, orig._c, orig._m + moved, orig._l - moved
-        )
+        cancelled = orig._c - from_cancelled
+        leaves = orig._l - from_leaves
+        dst = derive_state(orig._st, True, orig._q, orig._f, cancelled, orig._m + moved, leaves)
         self._edge(e, orig, AMEND, dst)
         successor = Order(
             e.ord_no,
@@ -447,17 +464,25 @@ class OrderBook:
             origin=orig._ord_no,
         )
         orig._m += moved
-        orig._l -= moved
+        orig._c = cancelled
+        orig._l = leaves
         orig._confirmed = True
         orig._st = dst
         orig._successor = e.ord_no
         self._orders[e.ord_no] = successor
         self._take(e)
+        if from_cancelled:
+            self._anomaly(
+                AnomalyKind.LATE_AMEND,
+                e.orig_ord_no,
+                f"modify {e.ord_no} took {from_cancelled} shares back from the cancelled ones",
+                e,
+            )
         if e.qty > moved:
             self._anomaly(
                 AnomalyKind.AMEND_CLAMPED,
                 e.orig_ord_no,
-                f"modify {e.ord_no} reported {e.qty} shares but only {moved} were open",
+                f"modify {e.ord_no} reported {e.qty} shares but only {moved} could be moved",
                 e,
             )
         if self._parked:
@@ -471,13 +496,15 @@ class OrderBook:
         _check_int(e, "qty", e.qty, 0)
         _check_ts(e, e.ts)
         order = self._orders.get(e.orig_ord_no)
-        for known in (order._cancels or ()) if order is not None else ():
+        decision = self.decide_cancel(e.orig_ord_no, e.qty)
+        if order is None:
+            raise CancelRefused(decision)
+        for known in order._cancels or ():
             if known.request_id == e.request_id:
                 if known.qty == e.qty:
                     return order  # duplicate
                 raise _bad(e, f"request id {e.request_id!r} is already used", e.orig_ord_no)
-        decision = self.decide_cancel(e.orig_ord_no, e.qty)
-        if not decision.allowed or order is None:
+        if not decision.allowed:
             raise CancelRefused(decision)
         self._reserve(order, CancelRecord(e.request_id, e.orig_ord_no, e.qty))
         self._request_seq += 1
@@ -558,9 +585,7 @@ class OrderBook:
         if record is None:
             record = CancelRecord("", e.orig_ord_no, e.qty)
             self._bind(record, e.ord_no)
-            if (TERMINAL_MASK >> order._st) & 1:
-                record.status = CONFIRMED_CANCEL  # nothing open to reserve: remembered only
-            self._reserve(order, record)
+            self._reserve(order, record)  # on a terminal order it only waits for its answer
             self._take(e)
             self._anomaly(
                 AnomalyKind.UNREQUESTED_CANCEL,
@@ -700,12 +725,16 @@ class OrderBook:
             )
         if order._all:
             return CancelDecision.refuse(ord_no, qty, Refusal.CANCEL_ALL_PENDING, cancel_all=n == 0)
-        if at is not None and self.calendar is not None:
-            if not self.calendar.accepts_cancel(order._exchange, at):
-                return CancelDecision.refuse(ord_no, qty, Refusal.MARKET_CLOSED, cancel_all=n == 0)
+        calendar = self.calendar
+        if at is not None and calendar is not None and not calendar.accepts_cancel(
+            order._exchange, at
+        ):
+            return CancelDecision.refuse(ord_no, qty, Refusal.MARKET_CLOSED, cancel_all=n == 0)
         cancellable = order._l - order._p
         if cancellable <= 0:
-            return CancelDecision.refuse(ord_no, qty, Refusal.NOTHING_CANCELLABLE, cancel_all=n == 0)
+            return CancelDecision.refuse(
+                ord_no, qty, Refusal.NOTHING_CANCELLABLE, cancel_all=n == 0
+            )
         if n == 0:
             return CancelDecision(ord_no, qty, True, cancellable, True)
         if n > cancellable:

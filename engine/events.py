@@ -44,7 +44,7 @@ class _Serialisable:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (``type`` names the class; ``ts`` is ISO 8601 or None)."""
         out: dict[str, Any] = {"type": type(self).__name__}
-        for field in attrs.fields(type(self)):  # type: ignore[misc]
+        for field in attrs.fields(type(self)):  # type: ignore[arg-type]
             value = getattr(self, field.name)
             if isinstance(value, Side):
                 value = value.value
@@ -205,7 +205,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
 
 
 def from_dict(data: dict[str, Any]) -> Event:
-    """Read an event back from :meth:`to_dict` output; raise :class:`EventDecodeError` if malformed."""
+    """Read an event back from ``to_dict`` output; raise :class:`EventDecodeError` if malformed."""
     if not isinstance(data, dict):
         raise EventDecodeError(f"an event must be a dict, not {type(data).__name__}")
     name = data.get("type")

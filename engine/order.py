@@ -38,7 +38,7 @@ def derive_state(current: int, confirmed: bool, q: int, f: int, c: int, m: int, 
 class CancelRecord:
     """The engine's memory of one cancel: a request, its broker number and its outcome."""
 
-    __slots__ = ("request_id", "orig_ord_no", "qty", "cancel_all", "cancel_no", "status", "answer")
+    __slots__ = ("answer", "cancel_all", "cancel_no", "orig_ord_no", "qty", "request_id", "status")
 
     def __init__(self, request_id: str, orig_ord_no: str, qty: int) -> None:
         self.request_id = request_id
@@ -51,13 +51,20 @@ class CancelRecord:
 
     def snapshot(self) -> tuple[str, int, bool, str, int, int]:
         """Return every field as a tuple (for comparisons of whole books)."""
-        return (self.request_id, self.qty, self.cancel_all, self.cancel_no, self.status, self.answer)
+        return (
+            self.request_id,
+            self.qty,
+            self.cancel_all,
+            self.cancel_no,
+            self.status,
+            self.answer,
+        )
 
 
 class Anomaly:
     """Something the book accepted but that needs reconciliation (a clamp, a late fill, ...)."""
 
-    __slots__ = ("kind", "ord_no", "detail", "event")
+    __slots__ = ("detail", "event", "kind", "ord_no")
 
     def __init__(self, kind: str, ord_no: str, detail: str, event: Any) -> None:
         self.kind = kind
@@ -90,24 +97,24 @@ class Order:
     """
 
     __slots__ = (
-        "_ord_no",
-        "_stk_cd",
-        "_side",
-        "_exchange",
-        "_q",
-        "_price",
-        "_f",
-        "_c",
-        "_m",
-        "_l",
-        "_p",
         "_all",
-        "_st",
-        "_confirmed",
-        "_fills",
+        "_c",
         "_cancels",
-        "_successor",
+        "_confirmed",
+        "_exchange",
+        "_f",
+        "_fills",
+        "_l",
+        "_m",
+        "_ord_no",
         "_origin",
+        "_p",
+        "_price",
+        "_q",
+        "_side",
+        "_st",
+        "_stk_cd",
+        "_successor",
     )
 
     def __init__(
@@ -206,7 +213,7 @@ class Order:
 
     @property
     def cancellable_qty(self) -> int:
-        """Return what a new cancel may still take: ``L - P``, and 0 while a cancel-all is pending."""
+        """Return what a new cancel may still take: ``L - P``; 0 while a cancel-all is pending."""
         if self._all or (TERMINAL_MASK >> self._st) & 1:
             return 0
         return max(self._l - self._p, 0)
@@ -277,9 +284,7 @@ class Order:
             "state": self.state,
             "confirmed": self._confirmed,
             "fill_notional": self.fill_notional,
-            "fills": sorted(
-                (k, v >> 40, v & FILL_MASK) for k, v in (self._fills or {}).items()
-            ),
+            "fills": sorted((k, v >> 40, v & FILL_MASK) for k, v in (self._fills or {}).items()),
             "cancels": [r.snapshot() for r in self._cancels or ()],
             "successor": self._successor,
             "origin": self._origin,

@@ -47,6 +47,10 @@ class NaiveTimeError(ValueError):
     """A session question was asked with a datetime that has no time zone."""
 
 
+def _dates(values: Iterable[date]) -> frozenset[date]:
+    return frozenset(values)
+
+
 def _windows_default() -> dict[str, Windows]:
     return {"KRX": KRX_WINDOWS, "NXT": NXT_WINDOWS}
 
@@ -61,7 +65,7 @@ class KoreaSessions:
     """
 
     guard: timedelta = timedelta(seconds=10)
-    holidays: frozenset[date] = attrs.field(factory=frozenset, converter=frozenset)
+    holidays: frozenset[date] = attrs.field(factory=frozenset, converter=_dates)
     windows: dict[str, Windows] = attrs.field(factory=_windows_default)
 
     def __attrs_post_init__(self) -> None:
@@ -69,9 +73,11 @@ class KoreaSessions:
             raise ValueError(f"guard must not be negative, not {self.guard}")
 
     @classmethod
-    def mock(cls, *, guard: timedelta = timedelta(seconds=10), holidays: Iterable[date] = ()) -> KoreaSessions:
+    def mock(
+        cls, *, guard: timedelta = timedelta(seconds=10), holidays: Iterable[date] = ()
+    ) -> KoreaSessions:
         """Return the calendar of Kiwoom's mock server."""
-        return cls(guard=guard, holidays=frozenset(holidays), windows={"KRX": MOCK_WINDOWS})
+        return cls(guard=guard, holidays=_dates(holidays), windows={"KRX": MOCK_WINDOWS})
 
     def is_business_day(self, day: date) -> bool:
         """Return True for a weekday that is not a holiday."""

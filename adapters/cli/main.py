@@ -1,0 +1,47 @@
+"""The ``order-engine`` console script."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="order-engine",
+        description="Order state-machine engine for Korean equities (Kiwoom REST).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="walk the kt10003 examples of the seed document through the engine")
+    doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
+    doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
+    doc.add_argument("--check", action="store_true", help="exit 1 if OUTPUT is out of date")
+    args = parser.parse_args(argv)
+
+    if args.command == "demo":
+        from adapters.cli.demo import run_demo
+
+        return run_demo(sys.stdout)
+
+    from engine.lifecycle import render_lifecycle_doc
+
+    text = render_lifecycle_doc()
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.output)
+    if args.check:
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current != text:
+            print(f"{path} is out of date: run order-engine lifecycle-doc {path}", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(text, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

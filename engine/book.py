@@ -83,17 +83,74 @@ def _bad(event: object, message: str, ord_no: str = "") -> InvalidEvent:
     return InvalidEvent(f"{type(event).__name__}: {message}", event=event, ord_no=ord_no)
 
 
-def _check_str(event: object, name: str, value: object, *, empty: bool = False) -> None:
-    if type(value) is not str or (not value and not empty):
-        raise _bad(event, f"{name} must be a non-empty string, not {value!r}")
+_ID, _TEXT, _QTY, _AMOUNT, _SIDE = range(5)
+
+#: What each event's fields must hold: _ID a non-empty str, _TEXT any str, _QTY an int from 1,
+#: _AMOUNT an int from 0 (a price, or a quantity where 0 means all), both of 12 digits at most.
+_SCHEMA: dict[type, tuple[tuple[str, int], ...]] = {
+    ev.OrderAccepted: (
+        ("ord_no", _ID),
+        ("stk_cd", _ID),
+        ("side", _SIDE),
+        ("qty", _QTY),
+        ("price", _AMOUNT),
+        ("exchange", _ID),
+    ),
+    ev.OrderConfirmed: (("ord_no", _ID),),
+    ev.OrderFilled: (("ord_no", _ID), ("fill_id", _ID), ("qty", _QTY), ("price", _AMOUNT)),
+    ev.OrderRejected: (("ord_no", _ID), ("code", _TEXT), ("message", _TEXT)),
+    ev.CancelRequested: (("orig_ord_no", _ID), ("request_id", _ID), ("qty", _AMOUNT)),
+    ev.CancelAccepted: (
+        ("ord_no", _ID),
+        ("orig_ord_no", _ID),
+        ("qty", _AMOUNT),
+        ("request_id", _TEXT),
+    ),
+    ev.CancelConfirmed: (
+        ("ord_no", _ID),
+        ("orig_ord_no", _ID),
+        ("qty", _AMOUNT),
+        ("request_id", _TEXT),
+    ),
+    ev.CancelRejected: (
+        ("orig_ord_no", _ID),
+        ("code", _TEXT),
+        ("message", _TEXT),
+        ("ord_no", _TEXT),
+        ("request_id", _TEXT),
+    ),
+    ev.OrderAmended: (
+        ("ord_no", _ID),
+        ("orig_ord_no", _ID),
+        ("qty", _AMOUNT),
+        ("price", _AMOUNT),
+    ),
+    ev.OrderExpired: (("ord_no", _ID),),
+}
+_WHAT = (
+    "a non-empty string",
+    "a string",
+    "an int from 1 to 12 digits",
+    "an int from 0 to 12 digits",
+    "a Side",
+)
 
 
-def _check_int(event: object, name: str, value: object, low: int) -> None:
-    if type(value) is not int or not low <= value <= _MAX_QTY:
-        raise _bad(event, f"{name} must be an int from {low} to 12 digits, not {value!r}")
-
-
-def _check_ts(event: object, ts: object) -> None:
+def _validate(event: object, schema: tuple[tuple[str, int], ...]) -> None:
+    """Raise InvalidEvent unless every field of ``event`` holds what ``schema`` says."""
+    for name, kind in schema:
+        value = getattr(event, name)
+        if kind == _ID:
+            ok = type(value) is str and value != ""
+        elif kind == _TEXT:
+            ok = type(value) is str
+        elif kind == _SIDE:
+            ok = type(value) is Side
+        else:
+            ok = type(value) is int and (kind == _AMOUNT or value > 0) and 0 <= value <= _MAX_QTY
+        if not ok:
+            raise _bad(event, f"{name} must be {_WHAT[kind]}, not {value!r}")
+    ts = getattr(event, "ts", None)
     if ts is not None and not isinstance(ts, datetime):
         raise _bad(event, f"ts must be a datetime or None, not {ts!r}")
 
@@ -221,6 +278,7 @@ class OrderBook:
         handler = self._handlers.get(type(event))
         if handler is None:
             raise InvalidEvent(f"not an engine event: {event!r}", event=event)
+        _validate(event, _SCHEMA[type(event)])
         return handler(event)
 
     def _take(self, event: ev.Event) -> None:
@@ -268,14 +326,6 @@ class OrderBook:
             )
 
     def _accepted(self, e: ev.OrderAccepted) -> Order:
-        _check_str(e, "ord_no", e.ord_no)
-        _check_str(e, "stk_cd", e.stk_cd)
-        _check_str(e, "exchange", e.exchange)
-        if type(e.side) is not Side:
-            raise _bad(e, f"side must be a Side, not {e.side!r}")
-        _check_int(e, "qty", e.qty, 1)
-        _check_int(e, "price", e.price, 0)
-        _check_ts(e, e.ts)
         order = self._orders.get(e.ord_no)
         if order is not None:
             if order._origin is None and (
@@ -295,8 +345,6 @@ class OrderBook:
         return order
 
     def _confirmed(self, e: ev.OrderConfirmed) -> Order | None:
-        _check_str(e, "ord_no", e.ord_no)
-        _check_ts(e, e.ts)
         order = self._orders.get(e.ord_no)
         if order is None:
             self._park(e, e.ord_no)
@@ -312,21 +360,7 @@ class OrderBook:
 
     def _filled(self, e: ev.OrderFilled) -> Order | None:
         ord_no = e.ord_no
-        if type(ord_no) is not str or not ord_no:
-            raise _bad(e, f"ord_no must be a non-empty string, not {ord_no!r}")
         qty = e.qty
-        if type(qty) is not int or not 0 < qty <= _MAX_QTY:
-            raise _bad(
-                e, f"fill quantity must be a positive int of 12 digits at most, not {qty!r}", ord_no
-            )
-        if type(e.price) is not int or not 0 <= e.price <= _MAX_QTY:
-            raise _bad(
-                e,
-                f"fill price must be a non-negative int of 12 digits at most, not {e.price!r}",
-                ord_no,
-            )
-        _check_str(e, "fill_id", e.fill_id)
-        _check_ts(e, e.ts)
         order = self._orders.get(ord_no)
         if order is None:
             self._park(e, ord_no)
@@ -382,10 +416,6 @@ class OrderBook:
         return order
 
     def _rejected(self, e: ev.OrderRejected) -> Order | None:
-        _check_str(e, "ord_no", e.ord_no)
-        _check_str(e, "code", e.code, empty=True)
-        _check_str(e, "message", e.message, empty=True)
-        _check_ts(e, e.ts)
         order = self._orders.get(e.ord_no)
         if order is None:
             self._park(e, e.ord_no)
@@ -404,8 +434,6 @@ class OrderBook:
         return order
 
     def _expired(self, e: ev.OrderExpired) -> Order | None:
-        _check_str(e, "ord_no", e.ord_no)
-        _check_ts(e, e.ts)
         order = self._orders.get(e.ord_no)
         if order is None:
             self._park(e, e.ord_no)
@@ -420,11 +448,6 @@ class OrderBook:
         return order
 
     def _amended(self, e: ev.OrderAmended) -> Order | None:
-        _check_str(e, "ord_no", e.ord_no)
-        _check_str(e, "orig_ord_no", e.orig_ord_no)
-        _check_int(e, "qty", e.qty, 0)
-        _check_int(e, "price", e.price, 0)
-        _check_ts(e, e.ts)
         if e.ord_no == e.orig_ord_no:
             raise _bad(e, "a modify must have a new order number", e.ord_no)
         orig = self._orders.get(e.orig_ord_no)
@@ -491,10 +514,6 @@ class OrderBook:
 
     # -- cancels ---------------------------------------------------------------------------
     def _cancel_requested(self, e: ev.CancelRequested) -> Order:
-        _check_str(e, "orig_ord_no", e.orig_ord_no)
-        _check_str(e, "request_id", e.request_id)
-        _check_int(e, "qty", e.qty, 0)
-        _check_ts(e, e.ts)
         order = self._orders.get(e.orig_ord_no)
         decision = self.decide_cancel(e.orig_ord_no, e.qty)
         if order is None:
@@ -570,11 +589,6 @@ class OrderBook:
             record.cancel_no = cancel_no
 
     def _cancel_accepted(self, e: ev.CancelAccepted) -> Order | None:
-        _check_str(e, "ord_no", e.ord_no)
-        _check_str(e, "orig_ord_no", e.orig_ord_no)
-        _check_int(e, "qty", e.qty, 0)
-        _check_str(e, "request_id", e.request_id, empty=True)
-        _check_ts(e, e.ts)
         order = self._orders.get(e.orig_ord_no)
         if order is None:
             self._park(e, e.orig_ord_no)
@@ -601,11 +615,6 @@ class OrderBook:
         return order
 
     def _cancel_confirmed(self, e: ev.CancelConfirmed) -> Order | None:
-        _check_str(e, "ord_no", e.ord_no)
-        _check_str(e, "orig_ord_no", e.orig_ord_no)
-        _check_int(e, "qty", e.qty, 0)
-        _check_str(e, "request_id", e.request_id, empty=True)
-        _check_ts(e, e.ts)
         order = self._orders.get(e.orig_ord_no)
         if order is None:
             self._park(e, e.orig_ord_no)
@@ -669,12 +678,6 @@ class OrderBook:
         return order
 
     def _cancel_rejected(self, e: ev.CancelRejected) -> Order | None:
-        _check_str(e, "orig_ord_no", e.orig_ord_no)
-        _check_str(e, "code", e.code, empty=True)
-        _check_str(e, "message", e.message, empty=True)
-        _check_str(e, "ord_no", e.ord_no, empty=True)
-        _check_str(e, "request_id", e.request_id, empty=True)
-        _check_ts(e, e.ts)
         order = self._orders.get(e.orig_ord_no)
         if order is None:
             self._park(e, e.orig_ord_no)
@@ -726,8 +729,10 @@ class OrderBook:
         if order._all:
             return CancelDecision.refuse(ord_no, qty, Refusal.CANCEL_ALL_PENDING, cancel_all=n == 0)
         calendar = self.calendar
-        if at is not None and calendar is not None and not calendar.accepts_cancel(
-            order._exchange, at
+        if (
+            at is not None
+            and calendar is not None
+            and not calendar.accepts_cancel(order._exchange, at)
         ):
             return CancelDecision.refuse(ord_no, qty, Refusal.MARKET_CLOSED, cancel_all=n == 0)
         cancellable = order._l - order._p

@@ -170,7 +170,6 @@ class OrderBook:
         "_arrivals",
         "_events",
         "_handlers",
-        "_journal",
         "_orders",
         "_parked",
         "_parked_count",
@@ -198,8 +197,7 @@ class OrderBook:
         self._arrivals = 0
         self._anomalies: list[Anomaly] = []
         self._request_seq = 0
-        self._journal = journal
-        self._record = journal
+        self._record = journal  # False while parked events are released (journalled on arrival)
         self._handlers: dict[type, Callable[[Any], Order | None]] = {
             ev.OrderAccepted: self._accepted,
             ev.OrderConfirmed: self._confirmed,

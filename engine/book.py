@@ -785,7 +785,11 @@ class OrderBook:
         while request_id in taken:  # only if someone applied their own ids of this form
             seq += 1
             request_id = f"R{seq:07d}"
-        self._cancel_requested(ev.CancelRequested(ord_no, request_id, n, ts=ts))
+        try:
+            self._cancel_requested(ev.CancelRequested(ord_no, request_id, n, ts=ts))
+        except CancelRefused:
+            # Refused: report the decision for the quantity as the caller wrote it ("11", not 11).
+            raise CancelRefused(self.decide_cancel(ord_no, qty, at=at, clamp=clamp)) from None
         return CancelRequest(request_id, ord_no, order._stk_cd, order._exchange, n, n == 0)
 
 

@@ -6,7 +6,9 @@ of 1,000 live orders. Prints events/s for the engine and for a naive baseline th
 ``transitions`` Machine to every order, their ratio, bytes per live order (tracemalloc) and the
 time for 100k vs 1M orders.
 
-    python benchmarks/bench_engine.py [--orders 100000] [--big 1000000] [--baseline-orders 20000]
+    python benchmarks/bench_engine.py [--orders 100000] [--big 1000000] [--baseline-orders N]
+
+The baseline runs the same stream over --baseline-orders orders (default: as many as --orders).
 """
 
 from __future__ import annotations
@@ -143,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--big", type=int, default=1_000_000, help="0 to skip the scaling run")
-    parser.add_argument("--baseline-orders", type=int, default=20_000)
+    parser.add_argument("--baseline-orders", type=int, default=0, help="default: --orders")
     args = parser.parse_args()
 
     items = list(stream(args.orders))
@@ -157,11 +159,12 @@ def main() -> None:
     )
     del book
 
-    base_items = list(stream(args.baseline_orders))
+    baseline_orders = args.baseline_orders or args.orders
+    base_items = list(stream(baseline_orders))
     bcount, bsecs = run_naive(base_items)
     base_rate = bcount / bsecs
     print(
-        f"baseline: {bcount:,} events over {args.baseline_orders:,} orders in {bsecs:.3f} s "
+        f"baseline: {bcount:,} events over {baseline_orders:,} orders in {bsecs:.3f} s "
         f"= {base_rate:,.0f} events/s  (a transitions Machine per order)"
     )
     print(f"ratio:    {eng_rate / base_rate:.1f}x  (target >= 15x)")

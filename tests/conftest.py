@@ -18,7 +18,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "deep",
-    max_examples=5_000,
+    max_examples=2_000,
     stateful_step_count=120,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

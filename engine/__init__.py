@@ -11,6 +11,7 @@ from engine.errors import (
     EngineError,
     EventDecodeError,
     InvalidEvent,
+    InvalidTime,
     ParkingFull,
     UnknownOrder,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "EngineError",
     "EventDecodeError",
     "InvalidEvent",
+    "InvalidTime",
     "Order",
     "OrderBook",
     "OrderState",

@@ -9,7 +9,7 @@ from typing import Any, Protocol, overload
 
 from engine import events as ev
 from engine.decision import CancelDecision, CancelRequest, parse_cancel_qty
-from engine.errors import CancelRefused, InvalidEvent, ParkingFull, UnknownOrder
+from engine.errors import CancelRefused, InvalidEvent, InvalidTime, ParkingFull, UnknownOrder
 from engine.lifecycle import ALLOWED, AMEND, CANCEL, CONFIRM, EXPIRE, FILL, REJECT, STATES, TRIGGERS
 from engine.order import (
     CANCELLED_I,
@@ -242,7 +242,7 @@ class OrderBook:
             raise UnknownOrder(ord_no) from None
 
     def __contains__(self, ord_no: object) -> bool:
-        return ord_no in self._orders
+        return type(ord_no) is str and ord_no in self._orders
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -457,7 +457,7 @@ class OrderBook:
             if (
                 known._origin == e.orig_ord_no
                 and known._price == e.price
-                and e.qty in (known._q, 0)
+                and (e.qty in (known._q, 0) or self._was_clamped(e))
             ):
                 return known  # duplicate delivery
             raise _bad(e, f"order {e.ord_no} already exists as {known!r}", e.ord_no)
@@ -479,7 +479,7 @@ class OrderBook:
             orig._stk_cd,
             orig._side,
             orig._exchange,
-            e.qty or moved,
+            moved,  # what really moved: shares are never created along a modify chain
             e.price,
             confirmed=True,
             origin=orig._ord_no,
@@ -509,6 +509,10 @@ class OrderBook:
         if self._parked:
             self._release(e.ord_no)
         return successor
+
+    def _was_clamped(self, e: ev.OrderAmended) -> bool:
+        """Return True when this very modify was taken before with its quantity clamped."""
+        return any(a.kind == AnomalyKind.AMEND_CLAMPED and a.event == e for a in self._anomalies)
 
     # -- cancels ---------------------------------------------------------------------------
     def _cancel_requested(self, e: ev.CancelRequested) -> Order:
@@ -559,7 +563,10 @@ class OrderBook:
     def _match(
         self, e: Any, order: Order, request_id: str, cancel_no: str, qty: int | None
     ) -> CancelRecord | None:
-        """Find the record an answer belongs to: by cancel number, request id, or oldest first."""
+        """Find the record an answer belongs to: by cancel number, by request id, or else the
+        oldest pending request still without a number (the oldest of the same size, when
+        ``qty`` is given); an answer with no number at all may also answer a numbered one.
+        """
         records = order._cancels or ()
         if cancel_no:
             for record in records:
@@ -574,12 +581,15 @@ class OrderBook:
                         raise _bad(e, f"request {request_id!r} is cancel {record.cancel_no}")
                     return record
             raise _bad(e, f"no cancel request {request_id!r} for order {order._ord_no}")
-        unbound = [r for r in records if r.status == PENDING and not r.cancel_no]
+        pending = [r for r in records if r.status == PENDING]
+        unbound = [r for r in pending if not r.cancel_no]
         if qty is not None:
             for record in unbound:
                 if record.qty == qty:
                     return record
-        return unbound[0] if unbound else None
+        if unbound:
+            return unbound[0]
+        return pending[0] if pending and not cancel_no else None
 
     @staticmethod
     def _bind(record: CancelRecord, cancel_no: str) -> None:
@@ -593,9 +603,21 @@ class OrderBook:
             return None
         record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.cancel_no == e.ord_no:
-            return order  # this cancel is already known: a duplicate or a late answer
+            if record.accepted == e.qty:
+                return order  # the same acceptance delivered again
+            if record.accepted != -1:
+                raise _bad(
+                    e,
+                    f"cancel {e.ord_no} was accepted for {record.accepted}, now {e.qty}: "
+                    "conflicting duplicate",
+                    e.orig_ord_no,
+                )
+            record.accepted = e.qty  # its confirmation or rejection came first
+            self._take(e)
+            return order
         if record is None:
             record = CancelRecord("", e.orig_ord_no, e.qty)
+            record.accepted = e.qty
             self._bind(record, e.ord_no)
             self._reserve(order, record)  # on a terminal order it only waits for its answer
             self._take(e)
@@ -606,8 +628,10 @@ class OrderBook:
                 e,
             )
             return order
-        if record.status != PENDING:
+        if record.status != PENDING and record.cancel_no:
             raise _bad(e, f"cancel request {record.request_id!r} was already answered")
+        # Pending, or rejected before its number was known (the acceptance came late).
+        record.accepted = e.qty
         self._bind(record, e.ord_no)
         self._take(e)
         return order
@@ -617,7 +641,7 @@ class OrderBook:
         if order is None:
             self._park(e, e.orig_ord_no)
             return None
-        record = self._match(e, order, e.request_id, e.ord_no, None)
+        record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.status == CONFIRMED_CANCEL:
             if record.cancel_no == e.ord_no and record.answer == e.qty:
                 return order  # the same confirmation delivered again
@@ -629,12 +653,10 @@ class OrderBook:
             )
         if record is not None and record.status == REJECTED_CANCEL:
             raise _bad(e, f"cancel {e.ord_no} was rejected before: cannot be confirmed now")
+        # 0 reports "all that was open"; a cancel-all takes whatever is open at confirmation.
         cancel_all = e.qty == 0 or (record is not None and record.cancel_all)
         leaves = order._l
-        if cancel_all:
-            moved = leaves if e.qty == 0 or e.qty >= leaves else e.qty
-        else:
-            moved = min(e.qty, leaves)
+        moved = leaves if e.qty == 0 else min(e.qty, leaves)
         dst = derive_state(
             order._st, True, order._q, order._f, order._c + moved, order._m, leaves - moved
         )
@@ -666,7 +688,7 @@ class OrderBook:
                 f"cancel {e.ord_no} confirmed {e.qty} shares but only {leaves} were open",
                 e,
             )
-        elif not cancel_all and record.qty and moved > record.qty:
+        elif record.qty and moved > record.qty:
             self._anomaly(
                 AnomalyKind.CANCEL_OVER_REQUEST,
                 e.orig_ord_no,
@@ -712,6 +734,8 @@ class OrderBook:
         (FULLY_FILLED, ALREADY_CANCELLED, REJECTED, REPLACED), CANCEL_ALL_PENDING,
         MARKET_CLOSED, NOTHING_CANCELLABLE, EXCEEDS_CANCELLABLE.
         """
+        if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
+            raise InvalidTime(f"at must be a timezone-aware datetime, not {at!r}")
         n = parse_cancel_qty(qty)
         if n is None:
             return CancelDecision.refuse(ord_no, qty, Refusal.INVALID_QUANTITY)
@@ -773,7 +797,13 @@ class OrderBook:
         nothing is reserved then. The reservation lasts until the broker confirms or rejects.
         """
         n = parse_cancel_qty(qty)
-        if n is None or clamp or at is not None or self._orders.get(ord_no) is None:
+        if (
+            type(ord_no) is not str
+            or n is None
+            or clamp
+            or at is not None
+            or ord_no not in self._orders
+        ):
             decision = self.decide_cancel(ord_no, qty, at=at, clamp=clamp)
             if not decision.allowed:
                 raise CancelRefused(decision)
@@ -786,7 +816,7 @@ class OrderBook:
             seq += 1
             request_id = f"R{seq:07d}"
         try:
-            self._cancel_requested(ev.CancelRequested(ord_no, request_id, n, ts=ts))
+            self.apply(ev.CancelRequested(ord_no, request_id, n, ts=ts))
         except CancelRefused:
             # Refused: report the decision for the quantity as the caller wrote it ("11", not 11).
             raise CancelRefused(self.decide_cancel(ord_no, qty, at=at, clamp=clamp)) from None

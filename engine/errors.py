@@ -12,6 +12,7 @@ __all__ = [
     "EngineError",
     "EventDecodeError",
     "InvalidEvent",
+    "InvalidTime",
     "ParkingFull",
     "UnknownOrder",
 ]
@@ -69,6 +70,10 @@ class ParkingFull(EngineError):
 
     Safe to deliver again once the awaited orders arrived or the bound was raised.
     """
+
+
+class InvalidTime(EngineError, ValueError):
+    """A time passed to the engine is not a timezone-aware ``datetime``. Nothing was decided."""
 
 
 class EventDecodeError(EngineError, ValueError):

@@ -141,7 +141,9 @@ class CancelRejected(_Serialisable):
     """The broker refused a cancel of ``orig_ord_no`` (``code`` such as ``RC4033``).
 
     ``ord_no`` is the cancel's own number when it had one; ``request_id`` (optional) names the
-    engine's request. A rejection moves no shares: it only releases the reservation.
+    engine's request. A rejection moves no shares: it only releases the reservation. Give one of
+    the two whenever it is known: a rejection with neither goes to the oldest pending request of
+    the order and cannot be told apart from its own redelivery.
     """
 
     orig_ord_no: str
@@ -215,7 +217,7 @@ def from_dict(data: dict[str, Any]) -> Event:
     fields = {f.name: f for f in attrs.fields(cls)}
     unknown = set(data) - set(fields) - {"type"}
     if unknown:
-        raise EventDecodeError(f"{name}: unknown fields {sorted(unknown)}")
+        raise EventDecodeError(f"{name}: unknown fields {sorted(map(repr, unknown))}")
     kwargs: dict[str, Any] = {}
     for fname, field in fields.items():
         if fname not in data:

@@ -38,7 +38,16 @@ def derive_state(current: int, confirmed: bool, q: int, f: int, c: int, m: int, 
 class CancelRecord:
     """The engine's memory of one cancel: a request, its broker number and its outcome."""
 
-    __slots__ = ("answer", "cancel_all", "cancel_no", "orig_ord_no", "qty", "request_id", "status")
+    __slots__ = (
+        "accepted",
+        "answer",
+        "cancel_all",
+        "cancel_no",
+        "orig_ord_no",
+        "qty",
+        "request_id",
+        "status",
+    )
 
     def __init__(self, request_id: str, orig_ord_no: str, qty: int) -> None:
         self.request_id = request_id
@@ -47,9 +56,10 @@ class CancelRecord:
         self.cancel_all = qty == 0
         self.cancel_no = ""  # the broker's number for the cancel, once known
         self.status = PENDING
+        self.accepted = -1  # quantity the acceptance reported, for duplicate checks
         self.answer = -1  # quantity the confirmation reported, for duplicate checks
 
-    def snapshot(self) -> tuple[str, int, bool, str, int, int]:
+    def snapshot(self) -> tuple[str, int, bool, str, int, int, int]:
         """Return every field as a tuple (for comparisons of whole books)."""
         return (
             self.request_id,
@@ -57,6 +67,7 @@ class CancelRecord:
             self.cancel_all,
             self.cancel_no,
             self.status,
+            self.accepted,
             self.answer,
         )
 

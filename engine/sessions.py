@@ -14,6 +14,8 @@ from typing import Final
 
 import attrs
 
+from engine.errors import InvalidTime
+
 __all__ = [
     "KRX_WINDOWS",
     "KST",
@@ -43,12 +45,19 @@ MOCK_WINDOWS: Final = ((time(9, 0), time(15, 30)),)
 Windows = tuple[tuple[time, time], ...]
 
 
-class NaiveTimeError(ValueError):
-    """A session question was asked with a datetime that has no time zone."""
+class NaiveTimeError(InvalidTime):
+    """A session question was asked with a time that is not a timezone-aware datetime."""
 
 
 def _dates(values: Iterable[date]) -> frozenset[date]:
-    return frozenset(values)
+    """Return the holidays as dates (a datetime counts as its date); refuse anything else."""
+    days = set()
+    for value in values:
+        day = value.date() if isinstance(value, datetime) else value
+        if not isinstance(day, date):
+            raise TypeError(f"a holiday must be a date, not {value!r}")
+        days.add(day)
+    return frozenset(days)
 
 
 def _windows_default() -> dict[str, Windows]:
@@ -64,7 +73,9 @@ class KoreaSessions:
     Use :meth:`mock` for Kiwoom's mock server (KRX only, 09:00-15:30).
     """
 
-    guard: timedelta = timedelta(seconds=10)
+    guard: timedelta = attrs.field(
+        default=timedelta(seconds=10), validator=attrs.validators.instance_of(timedelta)
+    )
     holidays: frozenset[date] = attrs.field(factory=frozenset, converter=_dates)
     windows: dict[str, Windows] = attrs.field(factory=_windows_default)
 
@@ -89,7 +100,7 @@ class KoreaSessions:
         ``at`` must be timezone-aware (any zone; it is converted to Korea time). An unknown venue
         accepts nothing.
         """
-        if at.tzinfo is None or at.utcoffset() is None:
+        if not isinstance(at, datetime) or at.utcoffset() is None:
             raise NaiveTimeError(f"a session time must carry a time zone, not {at!r}")
         if exchange == "SOR":
             return self.accepts_cancel("KRX", at) or self.accepts_cancel("NXT", at)

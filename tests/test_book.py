@@ -178,3 +178,122 @@ def test_cancel_requests_applied_as_events_are_checked_like_requests() -> None:
     with pytest.raises(InvalidEvent):
         book.apply(ev.CancelRequested("0000001", "mine-2", 7))  # exceeds the 6 cancellable
     assert book.get("0000001").pending_requests == ("mine-1",)
+
+
+# -- regressions from the adversarial review ---------------------------------------------------
+def test_a_rejection_without_numbers_releases_an_already_accepted_cancel_all() -> None:
+    book = _book("0000001")
+    book.request_cancel("0000001", "0")
+    book.apply(ev.CancelAccepted("C1", "0000001", 0))
+    book.apply(ev.CancelRejected("0000001", code="RC4058", message="market closed"))
+    order = book.get("0000001")
+    assert (order.cancel_all_pending, order.pending_cancel_qty) == (False, 0)
+    assert book.decide_cancel("0000001", 3).allowed
+    assert book.anomalies == ()
+
+
+def test_request_cancel_with_a_bad_timestamp_is_refused_and_replay_still_works() -> None:
+    book = _book("0000001")
+    before = book.snapshot()
+    with pytest.raises(InvalidEvent):
+        book.request_cancel("0000001", 3, ts="garbage")  # type: ignore[arg-type]
+    assert book.snapshot() == before
+    assert OrderBook.replay(book.events).snapshot() == before
+
+
+def test_a_confirmation_without_request_id_goes_to_the_request_of_its_size() -> None:
+    book = _book("0000001")
+    first = book.request_cancel("0000001", 3)
+    book.request_cancel("0000001", 2)
+    book.apply(ev.CancelConfirmed("C2", "0000001", 2))  # before its acceptance
+    order = book.get("0000001")
+    assert order.pending_requests == (first.request_id,)
+    assert (order.cancelled_qty, order.leaves_qty, order.pending_cancel_qty) == (2, 8, 3)
+    assert book.decide_cancel("0000001", 6).reason is Refusal.EXCEEDS_CANCELLABLE
+    book.apply(ev.CancelAccepted("C2", "0000001", 2))  # the late acceptance is taken
+    assert order.pending_requests == (first.request_id,)
+
+
+def test_a_modify_reporting_more_than_was_open_moves_only_what_was_open() -> None:
+    book = _book("0000001")
+    book.apply(ev.OrderFilled("0000001", "f1", 5, 70_000))
+    amend = ev.OrderAmended("0000002", "0000001", 12, 69_000)
+    book.apply(amend)
+    successor = book.get("0000002")
+    assert (successor.qty, successor.leaves_qty) == (5, 5)  # no shares created
+    assert book.get("0000001").replaced_qty == 5
+    assert [a.kind for a in book.anomalies] == [AnomalyKind.AMEND_CLAMPED]
+    before = book.snapshot()
+    book.apply(amend)  # redelivered: still a duplicate
+    assert book.snapshot() == before
+    with pytest.raises(InvalidEvent):
+        book.apply(ev.OrderAmended("0000002", "0000001", 7, 69_000))
+
+
+def test_odd_arguments_get_engine_errors_not_crashes() -> None:
+    from datetime import datetime
+
+    from engine import CancelRefused, EventDecodeError, InvalidTime
+    from engine.sessions import KoreaSessions
+
+    book = _book("0000001", calendar=KoreaSessions())
+    with pytest.raises(CancelRefused) as refused:
+        book.request_cancel(["0000001"], 1)  # type: ignore[arg-type]
+    assert refused.value.decision.reason is Refusal.UNKNOWN_ORDER
+    assert [] not in book
+    for at in (datetime(2024, 1, 3, 10, 0), "2024-01-03T10:00"):
+        with pytest.raises(InvalidTime):
+            book.decide_cancel("0000001", 1, at=at)  # type: ignore[arg-type]
+        with pytest.raises(EngineError):
+            book.request_cancel("0000001", 1, at=at)  # type: ignore[arg-type]
+    assert book.get("0000001").pending_cancel_qty == 0
+    with pytest.raises(EventDecodeError):
+        ev.from_dict({"type": "OrderConfirmed", "ord_no": "1", 1: 2, "x": 3})  # type: ignore[dict-item]
+
+
+def test_session_holidays_may_be_datetimes_and_the_guard_must_be_a_timedelta() -> None:
+    from datetime import date, datetime
+
+    from engine.sessions import KST, KoreaSessions
+
+    wednesday = datetime(2024, 1, 3, 10, 0, tzinfo=KST)
+    assert KoreaSessions().accepts_cancel("KRX", wednesday)
+    assert not KoreaSessions(holidays=[wednesday]).accepts_cancel("KRX", wednesday)
+    assert not KoreaSessions(holidays=[date(2024, 1, 3)]).accepts_cancel("KRX", wednesday)
+    with pytest.raises(TypeError):
+        KoreaSessions(guard=10)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        KoreaSessions(holidays=["2024-01-03"])  # type: ignore[list-item]
+
+
+def test_the_same_cancel_number_accepted_for_another_quantity_is_a_conflict() -> None:
+    book = _book("0000001")
+    request = book.request_cancel("0000001", 3)
+    book.apply(ev.CancelAccepted("C1", "0000001", 3, request_id=request.request_id))
+    before = book.snapshot()
+    book.apply(ev.CancelAccepted("C1", "0000001", 3, request_id=request.request_id))
+    assert book.snapshot() == before
+    with pytest.raises(InvalidEvent):
+        book.apply(ev.CancelAccepted("C1", "0000001", 7, request_id=request.request_id))
+    assert book.snapshot() == before
+
+
+def test_a_partial_request_confirmed_as_all_is_flagged() -> None:
+    book = _book("0000001")
+    request = book.request_cancel("0000001", 3)
+    book.apply(ev.CancelConfirmed("C1", "0000001", 0, request_id=request.request_id))
+    order = book.get("0000001")
+    assert (order.cancelled_qty, order.state) == (10, OrderState.CANCELLED)
+    assert [a.kind for a in book.anomalies] == [AnomalyKind.CANCEL_OVER_REQUEST]
+
+
+def test_an_acceptance_after_a_rejection_without_number_is_taken() -> None:
+    book = _book("0000001")
+    request = book.request_cancel("0000001", 3)
+    book.apply(ev.CancelRejected("0000001", code="RC4033", request_id=request.request_id))
+    book.apply(ev.CancelAccepted("C1", "0000001", 3, request_id=request.request_id))
+    order = book.get("0000001")
+    assert (order.pending_cancel_qty, order.leaves_qty) == (0, 10)
+    with pytest.raises(InvalidEvent):  # but a confirmation of a rejected cancel contradicts it
+        book.apply(ev.CancelConfirmed("C1", "0000001", 3))
+    assert OrderBook.replay(book.events).snapshot() == book.snapshot()

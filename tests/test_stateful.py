@@ -50,6 +50,7 @@ class RefCancel:
     qty: int  # 0 = all
     cancel_no: str = ""
     status: str = "pending"  # pending, confirmed, rejected
+    accepted: int = -1  # what the acceptance reported (the machine always sends 0)
     answer: int = -1
 
 
@@ -68,6 +69,7 @@ class RefOrder:
     cancels: list[RefCancel] = field(default_factory=list)
     successor: str | None = None
     origin: str | None = None
+    reported: int = 0  # for a successor: the quantity its modify reported
 
     @property
     def state(self) -> OrderState:
@@ -221,7 +223,11 @@ class Model:
         o = self.orders[orig]
         known = self.orders.get(new)
         if known is not None:
-            if known.origin == orig and known.price == price and qty in (0, known.q):
+            if (
+                known.origin == orig
+                and known.price == price
+                and qty in (0, known.q, known.reported)
+            ):
                 return "noop"
             raise Refused
         from_leaves = o.leaves if qty == 0 else min(qty, o.leaves)
@@ -235,7 +241,7 @@ class Model:
         o.confirmed = True
         o.successor = new
         self.orders[new] = RefOrder(
-            new, qty or moved, price, confirmed=True, leaves=qty or moved, origin=orig
+            new, moved, price, confirmed=True, leaves=moved, origin=orig, reported=qty
         )
         self._release(new)
         return "ok"
@@ -256,10 +262,13 @@ class Model:
     def _accepted(self, ord_no: str, cancel_no: str, request_id: str) -> str:
         r = self._find(self.orders[ord_no], request_id)
         if r.cancel_no == cancel_no:
-            return "noop"
-        if r.cancel_no or r.status != "pending":
+            if r.accepted == 0:
+                return "noop"
+            r.accepted = 0  # its confirmation or rejection came first
+            return "ok"
+        if r.cancel_no:
             raise Refused
-        r.cancel_no = cancel_no
+        r.cancel_no, r.accepted = cancel_no, 0
         return "ok"
 
     def _confirmed(self, ord_no: str, cancel_no: str, request_id: str, qty: int) -> str:

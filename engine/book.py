@@ -294,6 +294,13 @@ class OrderBook:
         self._parked_count += 1
         self._take(event)
 
+    def _order_or_park(self, event: ev.Event, ord_no: str) -> Order | None:
+        """Return the order ``event`` is about, or park the event and return None."""
+        order = self._orders.get(ord_no)
+        if order is None:
+            self._park(event, ord_no)
+        return order
+
     def _release(self, ord_no: str) -> None:
         waiting = self._parked.pop(ord_no, None)
         if not waiting:
@@ -343,9 +350,8 @@ class OrderBook:
         return order
 
     def _confirmed(self, e: ev.OrderConfirmed) -> Order | None:
-        order = self._orders.get(e.ord_no)
+        order = self._order_or_park(e, e.ord_no)
         if order is None:
-            self._park(e, e.ord_no)
             return None
         if order._confirmed or (TERMINAL_MASK >> order._st) & 1:
             return order  # duplicate, or stale after the end: ignored
@@ -359,7 +365,7 @@ class OrderBook:
     def _filled(self, e: ev.OrderFilled) -> Order | None:
         ord_no = e.ord_no
         qty = e.qty
-        order = self._orders.get(ord_no)
+        order = self._orders.get(ord_no)  # inlined _order_or_park: fills are the hot path
         if order is None:
             self._park(e, ord_no)
             return None
@@ -414,9 +420,8 @@ class OrderBook:
         return order
 
     def _rejected(self, e: ev.OrderRejected) -> Order | None:
-        order = self._orders.get(e.ord_no)
+        order = self._order_or_park(e, e.ord_no)
         if order is None:
-            self._park(e, e.ord_no)
             return None
         if order._st == REJECTED_I:
             return order  # duplicate
@@ -432,9 +437,8 @@ class OrderBook:
         return order
 
     def _expired(self, e: ev.OrderExpired) -> Order | None:
-        order = self._orders.get(e.ord_no)
+        order = self._order_or_park(e, e.ord_no)
         if order is None:
-            self._park(e, e.ord_no)
             return None
         if not order._l:
             return order  # nothing open: ignored
@@ -448,9 +452,8 @@ class OrderBook:
     def _amended(self, e: ev.OrderAmended) -> Order | None:
         if e.ord_no == e.orig_ord_no:
             raise _bad(e, "a modify must have a new order number", e.ord_no)
-        orig = self._orders.get(e.orig_ord_no)
+        orig = self._order_or_park(e, e.orig_ord_no)
         if orig is None:
-            self._park(e, e.orig_ord_no)
             return None
         known = self._orders.get(e.ord_no)
         if known is not None:
@@ -597,9 +600,8 @@ class OrderBook:
             record.cancel_no = cancel_no
 
     def _cancel_accepted(self, e: ev.CancelAccepted) -> Order | None:
-        order = self._orders.get(e.orig_ord_no)
+        order = self._order_or_park(e, e.orig_ord_no)
         if order is None:
-            self._park(e, e.orig_ord_no)
             return None
         record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.cancel_no == e.ord_no:
@@ -637,9 +639,8 @@ class OrderBook:
         return order
 
     def _cancel_confirmed(self, e: ev.CancelConfirmed) -> Order | None:
-        order = self._orders.get(e.orig_ord_no)
+        order = self._order_or_park(e, e.orig_ord_no)
         if order is None:
-            self._park(e, e.orig_ord_no)
             return None
         record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.status == CONFIRMED_CANCEL:
@@ -698,9 +699,8 @@ class OrderBook:
         return order
 
     def _cancel_rejected(self, e: ev.CancelRejected) -> Order | None:
-        order = self._orders.get(e.orig_ord_no)
+        order = self._order_or_park(e, e.orig_ord_no)
         if order is None:
-            self._park(e, e.orig_ord_no)
             return None
         record = self._match(e, order, e.request_id, e.ord_no, None)
         if record is None:

@@ -757,8 +757,8 @@ class OrderBook:
             and not calendar.accepts_cancel(order._exchange, at)
         ):
             return CancelDecision.refuse(ord_no, qty, Refusal.MARKET_CLOSED, cancel_all=n == 0)
-        cancellable = order._l - order._p
-        if cancellable <= 0:
+        cancellable = order.cancellable_qty
+        if cancellable == 0:
             return CancelDecision.refuse(
                 ord_no, qty, Refusal.NOTHING_CANCELLABLE, cancel_all=n == 0
             )

@@ -53,8 +53,8 @@ STATE_INDEX: Final[dict[OrderState, int]] = {s: i for i, s in enumerate(STATES)}
 TRIGGERS: Final[tuple[str, ...]] = ("confirm", "fill", "cancel", "expire", "reject", "amend")
 CONFIRM, FILL, CANCEL, EXPIRE, REJECT, AMEND = range(len(TRIGGERS))
 
-_LIVE = (RECEIVED, CONFIRMED, PARTIALLY_FILLED)
-_TERMINAL = (FILLED, CANCELLED, REPLACED, REJECTED)
+_LIVE = tuple(s for s in OrderState if s.is_open)
+_TERMINAL = tuple(s for s in OrderState if s.is_terminal)
 
 #: One line per legal edge: (trigger, source, destination). Self-loops are edges too.
 EDGES: Final[tuple[tuple[str, OrderState, OrderState], ...]] = (

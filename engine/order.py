@@ -5,14 +5,20 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from engine.lifecycle import STATES
-from engine.states import OrderState, Side
+from engine.lifecycle import STATE_INDEX, STATES
+from engine.states import TERMINAL_STATES, OrderState, Side
 
 __all__ = ["Anomaly", "Order"]
 
 # State indices (positions in lifecycle.STATES), used on the hot path instead of enum hashing.
-RECEIVED_I, CONFIRMED_I, PARTIAL_I, FILLED_I, CANCELLED_I, REPLACED_I, REJECTED_I = range(7)
-TERMINAL_MASK = (1 << FILLED_I) | (1 << CANCELLED_I) | (1 << REPLACED_I) | (1 << REJECTED_I)
+RECEIVED_I = STATE_INDEX[OrderState.RECEIVED]
+CONFIRMED_I = STATE_INDEX[OrderState.CONFIRMED]
+PARTIAL_I = STATE_INDEX[OrderState.PARTIALLY_FILLED]
+FILLED_I = STATE_INDEX[OrderState.FILLED]
+CANCELLED_I = STATE_INDEX[OrderState.CANCELLED]
+REPLACED_I = STATE_INDEX[OrderState.REPLACED]
+REJECTED_I = STATE_INDEX[OrderState.REJECTED]
+TERMINAL_MASK = sum(1 << STATE_INDEX[s] for s in TERMINAL_STATES)
 
 FILL_MASK = (1 << 40) - 1
 

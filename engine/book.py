@@ -163,6 +163,10 @@ class OrderBook:
     ``decide_cancel`` is pure; ``request_cancel`` reserves shares by applying a
     :class:`engine.events.CancelRequested`, so :meth:`replay` of :attr:`events` rebuilds an
     identical book, pending reservations included.
+
+    ``journal`` True keeps those events in :attr:`events`; False keeps none (for memory-bound
+    backtests); a callable receives each taken event instead (a file writer, say), in the order
+    :meth:`replay` needs, and :attr:`events` stays empty.
     """
 
     __slots__ = (
@@ -175,6 +179,7 @@ class OrderBook:
         "_parked_count",
         "_record",
         "_request_seq",
+        "_sink",
         "calendar",
         "max_parked",
     )
@@ -184,10 +189,12 @@ class OrderBook:
         *,
         calendar: SessionCalendar | None = None,
         max_parked: int = 10_000,
-        journal: bool = True,
+        journal: bool | Callable[[ev.Event], object] = True,
     ) -> None:
         if type(max_parked) is not int or max_parked < 0:
             raise ValueError(f"max_parked must be a non-negative int, not {max_parked!r}")
+        if not (type(journal) is bool or callable(journal)):
+            raise ValueError(f"journal must be True, False or a callable, not {journal!r}")
         self.calendar = calendar
         self.max_parked = max_parked
         self._orders: dict[str, Order] = {}
@@ -197,7 +204,12 @@ class OrderBook:
         self._arrivals = 0
         self._anomalies: list[Anomaly] = []
         self._request_seq = 0
-        self._record = journal  # False while parked events are released (journalled on arrival)
+        # Where taken events go: the book's own list, a caller's sink (a file, a counter), or
+        # nowhere. ``_record`` is False while parked events are released (taken on arrival).
+        self._sink: Callable[[ev.Event], object] = (
+            self._events.append if journal is True or journal is False else journal
+        )
+        self._record = journal is not False
         self._handlers: dict[type, Callable[[Any], Order | None]] = {
             ev.OrderAccepted: self._accepted,
             ev.OrderConfirmed: self._confirmed,
@@ -281,7 +293,7 @@ class OrderBook:
 
     def _take(self, event: ev.Event) -> None:
         if self._record:
-            self._events.append(event)
+            self._sink(event)
 
     def _park(self, event: ev.Event, ord_no: str) -> None:
         if self._parked_count >= self.max_parked:
@@ -409,7 +421,7 @@ class OrderBook:
         order._c = cancelled
         order._st = dst
         if self._record:
-            self._events.append(e)
+            self._sink(e)
         if late:
             self._anomaly(
                 AnomalyKind.LATE_FILL,

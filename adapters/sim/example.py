@@ -1,0 +1,125 @@
+"""The built-in example strategy of ``order-engine simulate``.
+
+It places limit orders a few ticks around the last price (now and then a market, IOC or FOK
+order, or one priced outside the daily band that the venue rejects), and after a few steps acts
+on each: a cancel of all that is open (``"0"``), a partial cancel, a modify to the last price, or
+a cancel the engine must refuse (invalid quantity, more than is cancellable, a second cancel while
+a cancel-all is pending, an unknown number, an order already finished). Its choices come from its
+own ``random.Random(seed)``; it sees only what the engine knows.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Sequence
+
+from adapters.broker import Ticket
+from adapters.sim._rand import draw_int
+from adapters.sim.harness import Harness, Strategy
+from adapters.sim.market import Bar, round_to_tick, tick_size
+from engine import Order, Side
+from engine import events as ev
+
+__all__ = ["ExampleStrategy"]
+
+_INVALID = ("-1", "2.5", "x", "", "+5")
+
+
+class ExampleStrategy(Strategy):
+    """Places ``orders`` orders over the symbols of the bars it sees, then lets them finish."""
+
+    def __init__(self, *, orders: int, seed: int, place_rate: float = 0.9) -> None:
+        if type(orders) is not int or orders < 0:
+            raise ValueError(f"orders must be a non-negative int, not {orders!r}")
+        self.rng = random.Random(seed)
+        self.remaining = orders
+        self.place_rate = place_rate
+        self._step = 0
+        self._waiting = 0  # placements sent and not answered yet
+        self._due: deque[tuple[int, str]] = deque()  # (step, order number) to act on
+        self._actions: dict[str, int] = {}
+
+    def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
+        self._step += 1
+        rng = self.rng
+        due = self._due
+        while due and due[0][0] <= self._step:
+            _, ord_no = due.popleft()
+            self._act(harness, ord_no)
+        for bar in bars:
+            if self.remaining and rng.random() < self.place_rate:
+                self._place(harness, bar)
+
+    def on_answer(self, harness: Harness, ticket: Ticket) -> None:
+        if ticket.kind == "place":
+            self._waiting -= 1
+
+    def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
+        cls = type(event)
+        if cls is ev.OrderAccepted or cls is ev.OrderAmended:
+            self._later(event.ord_no)  # type: ignore[union-attr]
+
+    def done(self, harness: Harness) -> bool:
+        return not (self.remaining or self._waiting or self._due or harness.exchange.busy)
+
+    # -- placing -----------------------------------------------------------------------------
+    def _place(self, harness: Harness, bar: Bar) -> None:
+        rng = self.rng
+        last = bar.close
+        tick = tick_size(last)
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        qty = draw_int(rng, 1, 50) * 10
+        away = draw_int(rng, -1, 5) * tick  # ticks on the passive side; -1 crosses the spread
+        price = last - away if side is Side.BUY else last + away
+        kind = rng.random()
+        trde_tp = "0"
+        if kind < 0.04:
+            trde_tp, price = "3", 0
+        elif kind < 0.07:
+            trde_tp = "10"
+        elif kind < 0.09:
+            trde_tp = "20"
+        elif kind < 0.10:
+            price = last * 2  # outside the daily band: the venue rejects it (거부)
+        if price:
+            price = round_to_tick(price)
+        self.remaining -= 1
+        self._waiting += 1
+        harness.place(bar.stk_cd, side, qty, price, trde_tp=trde_tp)
+
+    # -- acting on an order ------------------------------------------------------------------
+    def _later(self, ord_no: str) -> None:
+        self._due.append((self._step + draw_int(self.rng, 1, 6), ord_no))
+
+    def _act(self, harness: Harness, ord_no: str) -> None:
+        rng = self.rng
+        order = harness.book.orders.get(ord_no)
+        if order is None:
+            return
+        count = self._actions.get(ord_no, 0) + 1
+        if order.is_terminal or count > 6:
+            self._actions.pop(ord_no, None)
+            if rng.random() < 0.1:  # a cancel of a finished order: refused with its reason
+                harness.cancel(ord_no, "0")
+            return
+        self._actions[ord_no] = count
+        roll = rng.random()
+        cancellable = order.cancellable_qty
+        if roll < 0.04:
+            harness.cancel(ord_no, rng.choice(_INVALID))  # INVALID_QUANTITY
+        elif roll < 0.08:
+            harness.cancel(ord_no, cancellable + draw_int(rng, 1, 50))  # EXCEEDS_CANCELLABLE
+        elif roll < 0.10:
+            harness.cancel(f"{9_000_000 + draw_int(rng, 0, 999_999):07d}", "0")  # UNKNOWN_ORDER
+        elif roll < 0.16 and cancellable and not order.pending_cancel_qty:
+            last = harness.last_price(order.stk_cd) or order.price
+            if last and order.price:
+                harness.modify(ord_no, 0, last)  # the new number is scheduled on OrderAmended
+        elif roll < 0.45 and cancellable > 1:
+            harness.cancel(ord_no, draw_int(rng, 1, cancellable - 1))  # a partial cancel
+        else:
+            outcome = harness.cancel(ord_no, "0")
+            if not outcome.refused and rng.random() < 0.1:
+                harness.cancel(ord_no, 1)  # CANCEL_ALL_PENDING
+        self._later(ord_no)

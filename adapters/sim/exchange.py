@@ -1,0 +1,671 @@
+"""A simulated exchange that keeps the truth for every order and emits ``engine.events``.
+
+Two stages, as at a real broker: a request first reaches the broker's **order server**, which
+numbers it or rejects it with Kiwoom's codes (``reference/kiwoom-rest.md`` section 7); then it
+travels to the **venue**, the matching engine, where resting orders fill against the price path.
+A cancel the order server accepted takes only what is still unfilled when it reaches the venue,
+so with latency a fill can beat it; with zero latency a cancel always wins.
+
+Everything runs on a simulated clock (whole milliseconds from ``start``) advanced by the caller,
+and on the exchange's own ``random.Random(seed)``: the same seed and inputs give the same events.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime, timedelta
+from types import MappingProxyType
+from typing import Any, Final
+
+from adapters.broker import Ticket, TicketStatus
+from adapters.sim.latency import Latency
+from adapters.sim.market import Bar
+from engine import OrderState, SessionCalendar, Side
+from engine import events as ev
+from engine.sessions import KST
+
+__all__ = [
+    "ORDER_TYPES",
+    "SimError",
+    "SimExchange",
+    "TruthOrder",
+]
+
+#: trde_tp codes the simulated exchange takes: (is a market order, time in force).
+ORDER_TYPES: Final[dict[str, tuple[bool, str]]] = {
+    "0": (False, "DAY"),  # 보통 (limit)
+    "3": (True, "DAY"),  # 시장가 (market)
+    "10": (False, "IOC"),  # 보통 IOC
+    "13": (True, "IOC"),  # 시장가 IOC
+    "20": (False, "FOK"),  # 보통 FOK
+    "23": (True, "FOK"),  # 시장가 FOK
+}
+
+_MAX_QTY: Final = 10**12 - 1
+_MAX_ORD_NO: Final = 9_999_999
+
+# Kiwoom order-server rejections (mock texts start with 모의투자; the real ones do not).
+RC_NOTHING_LEFT: Final = ("RC4033", "정정/취소할 수량이 없습니다")
+RC_UNKNOWN_ORDER: Final = ("RC4032", "원주문번호가 존재하지 않습니다")
+RC_EXCEEDS: Final = ("RC4042", "정정/취소 가능수량을 초과하였습니다")
+RC_NOT_OPEN: Final = ("RC4057", "장 시작 전입니다")
+RC_CLOSED: Final = ("RC4058", "장이 종료되었습니다")
+RC_HOLIDAY: Final = ("RC4010", "영업일이 아닙니다")
+PRICE_BAND_REJECT: Final = ("RC4000", "주문가격이 상하한가를 벗어났습니다")
+
+
+class SimError(ValueError):
+    """A request the simulated exchange cannot take at all (malformed input). Nothing changed."""
+
+
+class TruthOrder:
+    """The exchange's own record of one order: what really happened to it."""
+
+    __slots__ = (
+        "cancelled",
+        "confirmed",
+        "exchange",
+        "filled",
+        "inflight",
+        "inflight_all",
+        "leaves",
+        "market",
+        "notional",
+        "ord_no",
+        "origin",
+        "price",
+        "qty",
+        "rejected",
+        "replaced",
+        "seq",
+        "side",
+        "stk_cd",
+        "successor",
+        "tif",
+    )
+
+    def __init__(
+        self,
+        ord_no: str,
+        stk_cd: str,
+        side: Side,
+        qty: int,
+        price: int,
+        market: bool,
+        tif: str,
+        exchange: str,
+        seq: int,
+        origin: str | None = None,
+    ) -> None:
+        self.ord_no = ord_no
+        self.stk_cd = stk_cd
+        self.side = side
+        self.qty = qty
+        self.price = price
+        self.market = market
+        self.tif = tif
+        self.exchange = exchange
+        self.seq = seq
+        self.origin = origin
+        self.successor: str | None = None
+        self.filled = 0
+        self.cancelled = 0
+        self.replaced = 0
+        self.leaves = qty
+        self.notional = 0
+        self.confirmed = False
+        self.rejected = False
+        self.inflight = 0  # shares reserved by cancels and modifies on their way to the venue
+        self.inflight_all = False
+
+    @property
+    def state(self) -> OrderState:
+        """Return the state the lifecycle spec gives these quantities (derived independently)."""
+        if self.rejected:
+            return OrderState.REJECTED
+        if self.leaves:
+            if self.filled:
+                return OrderState.PARTIALLY_FILLED
+            return OrderState.CONFIRMED if self.confirmed else OrderState.RECEIVED
+        if self.filled == self.qty:
+            return OrderState.FILLED
+        if self.cancelled:
+            return OrderState.CANCELLED
+        return OrderState.REPLACED if self.replaced else OrderState.CANCELLED
+
+    def __repr__(self) -> str:
+        return (
+            f"<TruthOrder {self.ord_no} {self.stk_cd} {self.side.name} {self.state.name} "
+            f"Q={self.qty} F={self.filled} C={self.cancelled} M={self.replaced} L={self.leaves}>"
+        )
+
+
+class _Book:
+    """The resting orders of one symbol, and what is left of the last bar's volume."""
+
+    __slots__ = ("buy_left", "buys", "last", "sell_left", "sells")
+
+    def __init__(self) -> None:
+        self.buys: list[TruthOrder] = []
+        self.sells: list[TruthOrder] = []
+        self.last: Bar | None = None
+        self.buy_left = 0
+        self.sell_left = 0
+
+
+def _buy_priority(o: TruthOrder) -> tuple[int, int]:
+    return (0 if o.market else -o.price, o.seq)
+
+
+def _sell_priority(o: TruthOrder) -> tuple[int, int]:
+    return (0 if o.market else o.price, o.seq)
+
+
+class SimExchange:
+    """The simulated exchange (see the module's docstring).
+
+    ``sink`` receives every fact as an engine event when it is *delivered* (after the delivery
+    latency); ``on_answer`` receives each :class:`~adapters.broker.Ticket` when its answer is
+    delivered. ``sessions`` (a :class:`engine.SessionCalendar`), when given, makes the order
+    server refuse requests outside its hours: RC4057 before noon (not yet open), RC4058 after,
+    RC4010 on a day that is not a business day. ``price_band`` is the daily limit around each
+    symbol's first price; a limit order outside it is rejected by the venue (거부).
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        start: datetime,
+        latency: Latency | None = None,
+        sessions: SessionCalendar | None = None,
+        price_band: float = 0.30,
+        sink: Callable[[ev.Event], object] | None = None,
+        on_answer: Callable[[Ticket], object] | None = None,
+    ) -> None:
+        if start.utcoffset() is None:
+            raise SimError(f"start must be timezone-aware, not {start!r}")
+        self.rng = random.Random(seed)
+        self._random = self.rng.random
+        self.start = start
+        self.latency = latency or Latency()
+        delivery = self.latency.delivery
+        self._delivery = (delivery.low, delivery.high - delivery.low + 1)
+        self._reorder = self.latency.reorder
+        self.sessions = sessions
+        self.price_band = price_band
+        self.sink = sink
+        self.on_answer = on_answer
+        self._now = 0
+        self._now_dt = start
+        self._orders: dict[str, TruthOrder] = {}
+        self._books: dict[str, _Book] = {}
+        self._reference: dict[str, int] = {}
+        self._queue: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._seq = 0
+        self._last_request = 0
+        self._last_venue = 0
+        self._last_delivery = 0
+        self._day = start.astimezone(KST).date()
+        self._next_no = 1
+        self._exec_no = 0
+        self._request_no = 0
+        self._closed = False
+        self.requests = 0
+        self.facts = 0
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def now_ms(self) -> int:
+        """Return the simulated time in ms since ``start``."""
+        return self._now
+
+    @property
+    def now(self) -> datetime:
+        """Return the simulated time."""
+        return self._now_dt
+
+    @property
+    def orders(self) -> Mapping[str, TruthOrder]:
+        """Return the truth of every numbered order (read-only mapping)."""
+        return MappingProxyType(self._orders)
+
+    @property
+    def closed(self) -> bool:
+        """Return True once :meth:`close` ended the session."""
+        return self._closed
+
+    @property
+    def busy(self) -> bool:
+        """Return True while requests, venue actions or deliveries are still on their way."""
+        return bool(self._queue)
+
+    def last_price(self, stk_cd: str) -> int | None:
+        """Return the symbol's last traded price, or None before its first bar."""
+        book = self._books.get(stk_cd)
+        return book.last.close if book is not None and book.last is not None else None
+
+    def open_orders(self) -> Iterator[TruthOrder]:
+        """Yield the orders with shares still open, oldest first."""
+        return (o for o in self._orders.values() if o.leaves)
+
+    # -- the clock ---------------------------------------------------------------------------
+    def advance(self, to_ms: int) -> None:
+        """Run everything due up to ``to_ms`` (inclusive) in time order; then the clock is there."""
+        if to_ms < self._now:
+            raise SimError(f"the clock cannot go back: {to_ms} ms < {self._now} ms")
+        queue = self._queue
+        pop = heapq.heappop
+        while queue and queue[0][0] <= to_ms:
+            at, _, action, args = pop(queue)
+            if at != self._now:
+                self._set_now(at)
+            action(*args)
+        if to_ms != self._now:
+            self._set_now(to_ms)
+
+    def drain(self) -> None:
+        """Run everything still on its way, however late."""
+        while self._queue:
+            self.advance(self._queue[0][0])
+
+    def _set_now(self, at: int) -> None:
+        self._now = at
+        self._now_dt = self.start + timedelta(milliseconds=at)
+
+    def _schedule(self, at: int, action: Callable[..., None], *args: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (at, self._seq, action, args))
+
+    def _delivery_time(self) -> int:
+        """Return when a fact of now reaches the engine (first in, first out unless reordered)."""
+        low, span = self._delivery
+        at = self._now + (low + int(self._random() * span) if span > 1 else low)
+        if not self._reorder:
+            at = max(at, self._last_delivery)
+            self._last_delivery = at
+        return at
+
+    def _emit(self, event: ev.Event) -> None:
+        """Deliver ``event`` to the sink after the delivery latency (the hot path: inlined)."""
+        self.facts += 1
+        self._seq += 1
+        heapq.heappush(self._queue, (self._delivery_time(), self._seq, self._deliver, (event,)))
+
+    def _deliver(self, event: ev.Event) -> None:
+        if self.sink is not None:
+            self.sink(event)
+
+    def _answer(
+        self, ticket: Ticket, status: TicketStatus, ord_no: str, rc: tuple[str, str] | None
+    ) -> None:
+        """Send the order server's answer to ``ticket`` back over the delivery channel."""
+        code, message = rc if rc is not None else ("", "")
+        self._schedule(self._delivery_time(), self._resolve, ticket, status, ord_no, code, message)
+
+    def _resolve(
+        self, ticket: Ticket, status: TicketStatus, ord_no: str, code: str, msg: str
+    ) -> None:
+        ticket.resolve(status, ord_no, code, msg)
+        if self.on_answer is not None:
+            self.on_answer(ticket)
+
+    def _to_venue(self, action: Callable[..., None], *args: Any) -> None:
+        """Send an accepted request on to the venue (first in, first out)."""
+        at = max(self._now + self.latency.venue.draw(self.rng), self._last_venue)
+        self._last_venue = at
+        self._schedule(at, action, *args)
+
+    def _send(
+        self, kind: str, serve: Callable[..., None], *args: Any, request_id: str = ""
+    ) -> Ticket:
+        self.requests += 1
+        self._request_no += 1
+        ticket = Ticket(kind, request_id or f"S{self._request_no:07d}")
+        at = max(self._now + self.latency.request.draw(self.rng), self._last_request)
+        self._last_request = at
+        self._schedule(at, serve, ticket, *args)
+        return ticket
+
+    # -- requests (the broker's order server) -------------------------------------------------
+    def place(
+        self,
+        *,
+        stk_cd: str,
+        side: Side,
+        qty: int,
+        price: int,
+        trde_tp: str = "0",
+        exchange: str = "KRX",
+    ) -> Ticket:
+        """Send a new order; the answer (a number or a rejection) comes back on the ticket."""
+        kind = ORDER_TYPES.get(trde_tp)
+        if kind is None:
+            raise SimError(
+                f"trde_tp {trde_tp!r} is not simulated; use one of {sorted(ORDER_TYPES)}"
+            )
+        market = kind[0]
+        if not isinstance(side, Side):
+            raise SimError(f"side must be a Side, not {side!r}")
+        if type(qty) is not int or not 0 < qty <= _MAX_QTY:
+            raise SimError(f"qty must be an int from 1 to {_MAX_QTY}, not {qty!r}")
+        if type(price) is not int or price < 0 or (price == 0) != market:
+            raise SimError(f"price {price!r} does not fit trde_tp {trde_tp!r} (0 = market only)")
+        if not (
+            isinstance(stk_cd, str) and len(stk_cd) == 6 and stk_cd.isascii() and stk_cd.isalnum()
+        ):
+            raise SimError(
+                f"stk_cd must be a plain 6-character code such as 005930, not {stk_cd!r}"
+            )
+        if exchange not in ("KRX", "NXT", "SOR"):
+            raise SimError(f"exchange must be KRX, NXT or SOR, not {exchange!r}")
+        return self._send(
+            "place", self._serve_place, stk_cd, side, qty, price, market, kind[1], exchange
+        )
+
+    def modify(self, *, orig_ord_no: str, qty: int, price: int) -> Ticket:
+        """Send a modify of ``qty`` shares (0 = all remaining) of ``orig_ord_no`` to ``price``."""
+        self._check_target(orig_ord_no, qty)
+        if type(price) is not int or price <= 0:
+            raise SimError(f"a modify needs a positive int price, not {price!r}")
+        return self._send("modify", self._serve_modify, orig_ord_no, qty, price)
+
+    def cancel(self, *, orig_ord_no: str, qty: int, request_id: str = "") -> Ticket:
+        """Send a cancel of ``qty`` shares (0 = all remaining) of ``orig_ord_no``.
+
+        ``request_id`` (the engine's) is carried on the cancel's events.
+        """
+        self._check_target(orig_ord_no, qty)
+        return self._send("cancel", self._serve_cancel, orig_ord_no, qty, request_id=request_id)
+
+    @staticmethod
+    def _check_target(orig_ord_no: object, qty: object) -> None:
+        if type(orig_ord_no) is not str or len(orig_ord_no) != 7 or not orig_ord_no.isdigit():
+            raise SimError(
+                f"an order number is a 7-digit string such as 0000140, not {orig_ord_no!r}"
+            )
+        if type(qty) is not int or not 0 <= qty <= _MAX_QTY:
+            raise SimError(f"qty must be an int from 0 (all) to {_MAX_QTY}, not {qty!r}")
+
+    def _number(self) -> str:
+        day = self._now_dt.astimezone(KST).date()
+        if day != self._day:
+            self._day = day
+            self._next_no = 1
+        no = self._next_no
+        if no > _MAX_ORD_NO:
+            raise SimError("order numbers of the day are exhausted (9,999,999)")
+        self._next_no = no + 1
+        return f"{no:07d}"
+
+    def _session_refusal(self, exchange: str) -> tuple[str, str] | None:
+        if self._closed:
+            return RC_CLOSED
+        sessions = self.sessions
+        if sessions is None or sessions.accepts_cancel(exchange, self._now_dt):
+            return None
+        local = self._now_dt.astimezone(KST)
+        if local.weekday() >= 5 or not getattr(sessions, "is_business_day", lambda _d: True)(
+            local.date()
+        ):
+            return RC_HOLIDAY
+        return RC_NOT_OPEN if local.hour < 12 else RC_CLOSED
+
+    def _serve_place(
+        self,
+        ticket: Ticket,
+        stk_cd: str,
+        side: Side,
+        qty: int,
+        price: int,
+        market: bool,
+        tif: str,
+        exchange: str,
+    ) -> None:
+        refusal = self._session_refusal(exchange)
+        if refusal is not None:
+            self._answer(ticket, TicketStatus.REJECTED, "", refusal)
+            return
+        no = self._number()
+        order = TruthOrder(no, stk_cd, side, qty, price, market, tif, exchange, self._seq)
+        self._orders[no] = order
+        self._answer(ticket, TicketStatus.ACCEPTED, no, None)
+        self._emit(ev.OrderAccepted(no, stk_cd, side, qty, price, exchange, ts=self._now_dt))
+        self._to_venue(self._venue_place, order)
+
+    def _target(
+        self, orig_ord_no: str, qty: int
+    ) -> tuple[TruthOrder | None, tuple[str, str] | None]:
+        """Check a cancel or modify at the order server: the order, or why it is refused."""
+        orig = self._orders.get(orig_ord_no)
+        if orig is None:
+            return None, RC_UNKNOWN_ORDER
+        refusal = self._session_refusal(orig.exchange)
+        if refusal is not None:
+            return orig, refusal
+        open_now = 0 if orig.inflight_all else orig.leaves - orig.inflight
+        if open_now <= 0:
+            return orig, RC_NOTHING_LEFT
+        if qty > open_now:
+            return orig, RC_EXCEEDS
+        return orig, None
+
+    @staticmethod
+    def _reserve(orig: TruthOrder, qty: int) -> None:
+        if qty:
+            orig.inflight += qty
+        else:
+            orig.inflight_all = True
+
+    @staticmethod
+    def _unreserve(orig: TruthOrder, qty: int) -> int:
+        """Release a reservation at the venue; return the shares the request can take now."""
+        if qty:
+            orig.inflight -= qty
+            return min(qty, orig.leaves)
+        orig.inflight_all = False
+        return orig.leaves
+
+    def _serve_cancel(self, ticket: Ticket, orig_ord_no: str, qty: int) -> None:
+        orig, refusal = self._target(orig_ord_no, qty)
+        if refusal is not None or orig is None:
+            self._answer(ticket, TicketStatus.REJECTED, "", refusal)
+            self._emit_cancel_rejected(
+                orig_ord_no, "", ticket.request_id, refusal or RC_UNKNOWN_ORDER
+            )
+            return
+        no = self._number()
+        self._reserve(orig, qty)
+        self._answer(ticket, TicketStatus.ACCEPTED, no, None)
+        self._emit(ev.CancelAccepted(no, orig_ord_no, qty, ticket.request_id, ts=self._now_dt))
+        self._to_venue(self._venue_cancel, orig, no, qty, ticket.request_id)
+
+    def _emit_cancel_rejected(
+        self, orig_ord_no: str, cancel_no: str, request_id: str, rc: tuple[str, str]
+    ) -> None:
+        if orig_ord_no in self._orders:  # a rejection about an unknown number has no order
+            self._emit(
+                ev.CancelRejected(orig_ord_no, rc[0], rc[1], cancel_no, request_id, ts=self._now_dt)
+            )
+
+    def _serve_modify(self, ticket: Ticket, orig_ord_no: str, qty: int, price: int) -> None:
+        orig, refusal = self._target(orig_ord_no, qty)
+        if refusal is not None or orig is None:
+            self._answer(ticket, TicketStatus.REJECTED, "", refusal)
+            return
+        no = self._number()
+        self._reserve(orig, qty)
+        self._answer(ticket, TicketStatus.ACCEPTED, no, None)
+        self._to_venue(self._venue_modify, orig, no, qty, price)
+
+    # -- the venue ---------------------------------------------------------------------------
+    def _venue_place(self, order: TruthOrder) -> None:
+        if self._closed:
+            self._expire(order)
+            return
+        book = self._books.get(order.stk_cd)
+        if book is None:
+            book = self._books[order.stk_cd] = _Book()
+        reference = self._reference.get(order.stk_cd)
+        if (
+            not order.market
+            and reference is not None
+            and abs(order.price - reference) > reference * self.price_band
+        ):
+            order.rejected = True
+            order.cancelled = order.leaves
+            order.leaves = 0
+            code, message = PRICE_BAND_REJECT
+            self._emit(ev.OrderRejected(order.ord_no, code, message, ts=self._now_dt))
+            return
+        order.confirmed = True
+        self._emit(ev.OrderConfirmed(order.ord_no, ts=self._now_dt))
+        self._enter(book, order)
+
+    def _enter(self, book: _Book, order: TruthOrder) -> None:
+        """Match a confirmed order against what is left of the last bar; rest or expire the rest."""
+        last = book.last
+        if order.tif == "FOK":
+            available = self._available(book, order)
+            if available >= order.leaves:
+                self._take(book, order, order.leaves)
+            else:
+                self._expire(order)
+            return
+        available = self._available(book, order)
+        if available:
+            self._take(book, order, min(available, order.leaves))
+        if order.leaves:
+            if order.tif == "IOC" or (order.market and last is None):
+                self._expire(order)
+            elif order.side is Side.BUY:
+                book.buys.append(order)
+            else:
+                book.sells.append(order)
+
+    def _available(self, book: _Book, order: TruthOrder) -> int:
+        """Return how many shares ``order`` could take right now from the last bar."""
+        last = book.last
+        if last is None:
+            return 0
+        if order.side is Side.BUY:
+            if order.market or order.price >= last.close:
+                return book.buy_left
+            return 0
+        if order.market or order.price <= last.close:
+            return book.sell_left
+        return 0
+
+    def _take(self, book: _Book, order: TruthOrder, qty: int) -> None:
+        """Fill ``qty`` shares of ``order`` now at the last price (or its limit, if better)."""
+        last = book.last
+        assert last is not None
+        if order.side is Side.BUY:
+            book.buy_left -= qty
+        else:
+            book.sell_left -= qty
+        self._fill(order, qty, last.close)
+
+    def _fill(self, order: TruthOrder, qty: int, price: int) -> None:
+        self._exec_no += 1
+        order.filled += qty
+        order.leaves -= qty
+        order.notional += qty * price
+        self._emit(ev.OrderFilled(order.ord_no, f"{self._exec_no}", qty, price, ts=self._now_dt))
+
+    def _expire(self, order: TruthOrder) -> None:
+        if order.leaves:
+            order.cancelled += order.leaves
+            order.leaves = 0
+            self._emit(ev.OrderExpired(order.ord_no, ts=self._now_dt))
+
+    def _venue_cancel(self, orig: TruthOrder, cancel_no: str, qty: int, request_id: str) -> None:
+        n = self._unreserve(orig, qty)
+        if n == 0:  # everything filled (or expired) on the way: nothing left to cancel
+            self._emit_cancel_rejected(orig.ord_no, cancel_no, request_id, RC_NOTHING_LEFT)
+            return
+        orig.leaves -= n
+        orig.cancelled += n
+        self._emit(ev.CancelConfirmed(cancel_no, orig.ord_no, n, request_id, ts=self._now_dt))
+
+    def _venue_modify(self, orig: TruthOrder, new_no: str, qty: int, price: int) -> None:
+        n = self._unreserve(orig, qty)
+        if n == 0 or self._closed:
+            return  # nothing left to move: the modify number never becomes an order
+        orig.leaves -= n
+        orig.replaced += n
+        orig.successor = new_no
+        successor = TruthOrder(
+            new_no,
+            orig.stk_cd,
+            orig.side,
+            n,
+            price,
+            False,
+            "DAY",
+            orig.exchange,
+            self._seq,
+            orig.ord_no,
+        )
+        successor.confirmed = True
+        self._orders[new_no] = successor
+        self._emit(ev.OrderAmended(new_no, orig.ord_no, n, price, ts=self._now_dt))
+        self._enter(self._books[orig.stk_cd], successor)
+
+    # -- market data -------------------------------------------------------------------------
+    def on_bar(self, bar: Bar) -> None:
+        """Match the resting orders of ``bar.stk_cd`` against ``bar`` (at the current time).
+
+        Buys that the bar reached (limit >= low) fill in price-time priority, up to the bar's
+        volume, at the open when it was already at or below the limit, else at the limit; sells
+        likewise. What is left of the volume stays available to orders arriving before the next
+        bar, at its close.
+        """
+        if bar.at_ms != self._now:
+            raise SimError(f"bar at {bar.at_ms} ms fed at {self._now} ms: advance the clock first")
+        book = self._books.get(bar.stk_cd)
+        if book is None:
+            book = self._books[bar.stk_cd] = _Book()
+        self._reference.setdefault(bar.stk_cd, bar.open)
+        book.last = bar
+        volume = bar.volume
+        book.buy_left = self._match(book.buys, volume, bar, True)
+        book.sell_left = self._match(book.sells, volume, bar, False)
+
+    def _match(self, resting: list[TruthOrder], volume: int, bar: Bar, buy: bool) -> int:
+        if not resting:
+            return volume
+        live = [o for o in resting if o.leaves]
+        if buy:
+            eligible = [o for o in live if o.market or o.price >= bar.low]
+            eligible.sort(key=_buy_priority)
+        else:
+            eligible = [o for o in live if o.market or o.price <= bar.high]
+            eligible.sort(key=_sell_priority)
+        for order in eligible:
+            if not volume:
+                break
+            qty = min(order.leaves, volume)
+            volume -= qty
+            if order.market:
+                price = bar.open
+            elif buy:
+                price = bar.open if bar.open <= order.price else order.price
+            else:
+                price = bar.open if bar.open >= order.price else order.price
+            self._fill(order, qty, price)
+        resting[:] = [o for o in live if o.leaves]
+        return volume
+
+    # -- the end of the session --------------------------------------------------------------
+    def close(self) -> None:
+        """End the session now: the venue expires every open order; later requests get RC4058."""
+        self._closed = True
+        for order in self._orders.values():
+            if order.leaves:
+                self._expire(order)
+        for book in self._books.values():
+            book.buys.clear()
+            book.sells.clear()

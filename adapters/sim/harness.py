@@ -1,0 +1,375 @@
+"""A harness that runs a strategy against the simulated exchange through the engine.
+
+Feed it market data step by step (:meth:`Harness.step`); at each step the exchange matches the
+bar, the facts due by then reach the engine, and the strategy reacts: it places orders and asks
+for cancels through the engine's decision (:meth:`Harness.cancel`). :meth:`Harness.finish` ends
+the session and compares the engine's view of every order with the exchange's truth
+(:func:`compare`); a :class:`Report` says what happened and lists every difference.
+
+Backtesters that drive their own loop (backtrader, ...) use the same three calls: ``step``,
+``place``/``cancel``, ``finish``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from adapters.broker import CancelOutcome, Ticket, TicketStatus
+from adapters.sim.broker import SimBroker
+from adapters.sim.exchange import SimExchange
+from adapters.sim.market import Bar
+from engine import AnomalyKind, CancelDecision, Order, OrderBook, OrderState, Side
+from engine import events as ev
+
+__all__ = ["Harness", "Mismatch", "Race", "Report", "Strategy", "check_invariants", "compare"]
+
+
+class Race:
+    """The kinds of race the harness counts (``reference/order-lifecycle.md`` section 4)."""
+
+    #: A fill reached the engine while a cancel of that order was pending.
+    FILL_DURING_CANCEL = "FILL_DURING_CANCEL"
+    #: Scenario 9: a partial cancel was confirmed for fewer shares than asked (fills took them).
+    PARTIAL_CANCEL_SHRUNK = "PARTIAL_CANCEL_SHRUNK"
+    #: Scenario 10: a cancel-all came back RC4033, nothing left: fills took everything first.
+    CANCEL_ALL_TOO_LATE = "CANCEL_ALL_TOO_LATE"
+    #: Scenario 11: a cancel-all was confirmed for fewer shares than were open when allowed.
+    CANCEL_ALL_AFTER_FILL = "CANCEL_ALL_AFTER_FILL"
+    #: A partial cancel was rejected (RC4042/RC4033): fills took its shares after it was allowed.
+    PARTIAL_CANCEL_TOO_LATE = "PARTIAL_CANCEL_TOO_LATE"
+    #: Scenario 13: a fill reached the engine after a cancel or expiry had taken its shares.
+    LATE_FILL = "LATE_FILL"
+    #: Scenario 17: an event reached the engine before its order's 접수 (it was parked).
+    EARLY_EVENT = "EARLY_EVENT"
+
+
+class Strategy:
+    """Base class of a strategy run by the :class:`Harness`; override what you need.
+
+    Every hook gets the harness, which is the strategy's whole world: ``harness.book`` (the
+    engine's view), ``harness.now``, ``harness.last_price(code)``, ``harness.place(...)``,
+    ``harness.modify(...)`` and ``harness.cancel(...)``.
+    """
+
+    def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
+        """React to one step of market data (called after the engine got the step's facts)."""
+
+    def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
+        """React to one event the engine just took (``order`` None when it was parked)."""
+
+    def on_answer(self, harness: Harness, ticket: Ticket) -> None:
+        """React to the broker's answer to a request (a number or a rejection)."""
+
+    def done(self, harness: Harness) -> bool:
+        """Return True when the strategy wants no more market data (default: never)."""
+        return False
+
+
+@attrs.frozen
+class Mismatch:
+    """One difference between the engine's view of an order and the exchange's truth."""
+
+    ord_no: str
+    field: str
+    engine: Any
+    exchange: Any
+
+    def __str__(self) -> str:
+        return f"{self.ord_no}: {self.field} engine={self.engine!r} exchange={self.exchange!r}"
+
+
+def compare(book: OrderBook, exchange: SimExchange) -> list[Mismatch]:
+    """Return every difference between ``book`` and the exchange's truth (none when they agree).
+
+    Compared per order: state, Q, F, C, M, L, the fills' notional, the modify chain, and that
+    no cancel is still pending; orders only one side knows and events still parked count too.
+    """
+    out: list[Mismatch] = []
+    orders = book.orders
+    for no, truth in exchange.orders.items():
+        order = orders.get(no)
+        if order is None:
+            out.append(Mismatch(no, "order", None, truth.state.name))
+            continue
+        if order.state is not truth.state:
+            out.append(Mismatch(no, "state", order.state.name, truth.state.name))
+        for name, mine, theirs in (
+            ("qty", order.qty, truth.qty),
+            ("filled_qty", order.filled_qty, truth.filled),
+            ("cancelled_qty", order.cancelled_qty, truth.cancelled),
+            ("replaced_qty", order.replaced_qty, truth.replaced),
+            ("leaves_qty", order.leaves_qty, truth.leaves),
+            ("fill_notional", order.fill_notional, truth.notional),
+            ("successor", order.successor, truth.successor),
+            ("pending_cancel_qty", order.pending_cancel_qty, truth.inflight),
+            ("cancel_all_pending", order.cancel_all_pending, truth.inflight_all),
+        ):
+            if mine != theirs:
+                out.append(Mismatch(no, name, mine, theirs))
+    for no in orders:
+        if no not in exchange.orders:
+            out.append(Mismatch(no, "order", orders[no].state.name, None))
+    for event in book.parked:
+        out.append(Mismatch(_about(event), "parked", type(event).__name__, None))
+    return out
+
+
+def _about(event: ev.Event) -> str:
+    return getattr(event, "orig_ord_no", "") or getattr(event, "ord_no", "")
+
+
+def check_invariants(book: OrderBook) -> list[str]:
+    """Return every order that breaks F + C + M + L == Q or has a negative quantity."""
+    bad = []
+    for no, o in book.orders.items():
+        quantities = (o.filled_qty, o.cancelled_qty, o.replaced_qty, o.leaves_qty)
+        if sum(quantities) != o.qty or min(quantities) < 0 or o.pending_cancel_qty < 0:
+            bad.append(f"{no}: F+C+M+L={sum(quantities)} Q={o.qty} {o!r}")
+    return bad
+
+
+@attrs.frozen
+class Report:
+    """What a simulated session did, and whether the engine's view matched the exchange."""
+
+    orders: int
+    events: int
+    states: dict[str, int]
+    shares: dict[str, int]
+    placements: dict[str, Any]
+    cancels: dict[str, Any]
+    races: dict[str, int]
+    anomalies: dict[str, int]
+    mismatches: list[Mismatch]
+    invariant_violations: list[str]
+
+    @property
+    def ok(self) -> bool:
+        """Return True when the engine matched the exchange and every invariant held."""
+        return not self.mismatches and not self.invariant_violations
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data."""
+        return {
+            "ok": self.ok,
+            "orders": self.orders,
+            "events": self.events,
+            "states": self.states,
+            "shares": self.shares,
+            "placements": self.placements,
+            "cancels": self.cancels,
+            "races": self.races,
+            "anomalies": self.anomalies,
+            "mismatches": [attrs.asdict(m) for m in self.mismatches],
+            "invariant_violations": self.invariant_violations,
+        }
+
+
+class Harness:
+    """Runs ``strategy`` against ``exchange`` with ``book`` as the engine (see the module)."""
+
+    def __init__(
+        self,
+        exchange: SimExchange,
+        strategy: Strategy,
+        *,
+        book: OrderBook | None = None,
+        on_step: Callable[[Harness], object] | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.strategy = strategy
+        self.book = book if book is not None else OrderBook()
+        self.broker = SimBroker(exchange)
+        self.on_step = on_step
+        exchange.sink = self._deliver
+        exchange.on_answer = self._answered
+        self.events = 0
+        self.steps = 0
+        self.races: Counter[str] = Counter()
+        self.refusals: Counter[str] = Counter()
+        self.cancel_rejections: Counter[str] = Counter()
+        self.place_rejections: Counter[str] = Counter()
+        self.cancels_requested = 0
+        self.cancels_sent = 0
+        self.cancels_confirmed = 0
+        self.placed = 0
+        self.modifies = 0
+        # request id -> (shares allowed when requested, cancel-all?)
+        self._requests: dict[str, tuple[int, bool]] = {}
+        self._orders = self.book.orders  # a live read-only view
+        self._finished: Report | None = None
+
+    # -- what a strategy sees and does ----------------------------------------------------------
+    @property
+    def now(self) -> datetime:
+        """Return the simulated time."""
+        return self.exchange.now
+
+    def last_price(self, stk_cd: str) -> int | None:
+        """Return the last traded price of ``stk_cd`` (None before its first bar)."""
+        return self.exchange.last_price(stk_cd)
+
+    def place(
+        self,
+        stk_cd: str,
+        side: Side,
+        qty: int,
+        price: int,
+        *,
+        trde_tp: str = "0",
+        exchange: str = "KRX",
+    ) -> Ticket:
+        """Send a new order through the broker; its number arrives on the ticket."""
+        self.placed += 1
+        return self.broker.place(
+            stk_cd=stk_cd, side=side, qty=qty, price=price, trde_tp=trde_tp, exchange=exchange
+        )
+
+    def modify(self, ord_no: str, qty: int, price: int) -> Ticket:
+        """Send a modify of ``qty`` shares (0 = all remaining) of ``ord_no`` to ``price``."""
+        self.modifies += 1
+        order = self.book.get(ord_no)
+        return self.broker.modify(orig_ord_no=ord_no, stk_cd=order.stk_cd, qty=qty, price=price)
+
+    def decide(self, ord_no: str, qty: int | str = 0) -> CancelDecision:
+        """Return the engine's decision on a cancel now, without asking for it."""
+        return self.book.decide_cancel(ord_no, qty, at=self._at())
+
+    def cancel(self, ord_no: str, qty: int | str = 0) -> CancelOutcome:
+        """Ask the engine for a cancel; send it only if allowed. Refusals carry their reason."""
+        self.cancels_requested += 1
+        outcome = self.broker.cancel(self.book, ord_no, qty, at=self._at())
+        if outcome.request is None:
+            reason = outcome.decision.reason
+            self.refusals[reason.name if reason is not None else "?"] += 1
+        else:
+            self.cancels_sent += 1
+            self.events += 1  # the engine's own CancelRequested
+            self._requests[outcome.request.request_id] = (
+                outcome.decision.qty,
+                outcome.request.cancel_all,
+            )
+        return outcome
+
+    def _at(self) -> datetime | None:
+        return self.exchange.now if self.book.calendar is not None else None
+
+    # -- driving the session ------------------------------------------------------------------
+    def step(self, bars: Sequence[Bar]) -> None:
+        """Run one step: advance to the bars' time, match them, deliver, let the strategy act."""
+        if self._finished is not None:
+            raise RuntimeError("the session is finished")
+        if not bars:
+            return
+        exchange = self.exchange
+        at = bars[0].at_ms
+        exchange.advance(at)
+        for bar in bars:
+            exchange.on_bar(bar)
+        exchange.advance(at)
+        self.strategy.on_bars(self, bars)
+        exchange.advance(at)  # what has no latency happens now, before the next step
+        self.steps += 1
+        if self.on_step is not None:
+            self.on_step(self)
+
+    def run(self, market: Iterable[Sequence[Bar]]) -> Report:
+        """Step through ``market`` until it ends or the strategy is done; then :meth:`finish`."""
+        for bars in market:
+            self.step(bars)
+            if self.strategy.done(self):
+                break
+        return self.finish()
+
+    def finish(self) -> Report:
+        """Close the session (open orders expire), deliver everything, compare with the truth."""
+        if self._finished is not None:
+            return self._finished
+        exchange = self.exchange
+        exchange.drain()
+        exchange.close()
+        exchange.drain()
+        self._finished = self.report()
+        return self._finished
+
+    # -- deliveries ---------------------------------------------------------------------------
+    def _deliver(self, event: ev.Event) -> None:
+        self.events += 1
+        cls = type(event)
+        book = self.book
+        if cls is ev.OrderFilled:
+            order = self._orders.get(event.ord_no)  # type: ignore[union-attr]
+            if order is not None and (order.pending_cancel_qty or order.cancel_all_pending):
+                self.races[Race.FILL_DURING_CANCEL] += 1
+        elif cls is ev.CancelConfirmed:
+            self.cancels_confirmed += 1
+            self._settled(event, True)  # type: ignore[arg-type]
+        elif cls is ev.CancelRejected:
+            self.cancel_rejections[event.code] += 1  # type: ignore[union-attr]
+            self._settled(event, False)  # type: ignore[arg-type]
+        order = book.apply(event)
+        if order is None:
+            self.races[Race.EARLY_EVENT] += 1
+        self.strategy.on_event(self, event, order)
+
+    def _settled(self, event: ev.CancelConfirmed | ev.CancelRejected, confirmed: bool) -> None:
+        known = self._requests.pop(event.request_id, None)
+        if known is None:
+            return
+        allowed, cancel_all = known
+        if confirmed:
+            if event.qty < allowed:  # type: ignore[union-attr]
+                kind = Race.CANCEL_ALL_AFTER_FILL if cancel_all else Race.PARTIAL_CANCEL_SHRUNK
+                self.races[kind] += 1
+        elif cancel_all:
+            self.races[Race.CANCEL_ALL_TOO_LATE] += 1
+        else:
+            self.races[Race.PARTIAL_CANCEL_TOO_LATE] += 1
+
+    def _answered(self, ticket: Ticket) -> None:
+        if ticket.kind == "place" and ticket.status is TicketStatus.REJECTED:
+            self.place_rejections[ticket.code] += 1
+        self.strategy.on_answer(self, ticket)
+
+    # -- the report ---------------------------------------------------------------------------
+    def report(self) -> Report:
+        """Return the report as of now (:meth:`finish` gives the final one)."""
+        book = self.book
+        states: Counter[str] = Counter()
+        filled = cancelled = replaced = 0
+        for order in book.orders.values():
+            states[order.state.name] += 1
+            filled += order.filled_qty
+            cancelled += order.cancelled_qty
+            replaced += order.replaced_qty
+        anomalies: Counter[str] = Counter(a.kind for a in book.anomalies)
+        races = self.races.copy()
+        if anomalies[AnomalyKind.LATE_FILL]:
+            races[Race.LATE_FILL] = anomalies[AnomalyKind.LATE_FILL]
+        return Report(
+            orders=len(book),
+            events=self.events,
+            states={s.name: states[s.name] for s in OrderState if states[s.name]},
+            shares={"filled": filled, "cancelled": cancelled, "replaced": replaced},
+            placements={
+                "sent": self.placed,
+                "modifies": self.modifies,
+                "rejected": dict(sorted(self.place_rejections.items())),
+            },
+            cancels={
+                "requested": self.cancels_requested,
+                "allowed": self.cancels_sent,
+                "refused": dict(sorted(self.refusals.items())),
+                "confirmed": self.cancels_confirmed,
+                "rejected": dict(sorted(self.cancel_rejections.items())),
+            },
+            races=dict(sorted(races.items())),
+            anomalies=dict(sorted(anomalies.items())),
+            mismatches=compare(book, self.exchange),
+            invariant_violations=check_invariants(book),
+        )

@@ -1,0 +1,89 @@
+"""Latencies of the simulated exchange: fixed or drawn from a range, in whole milliseconds."""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+
+from adapters.sim._rand import draw_int
+
+__all__ = ["Delay", "Latency"]
+
+
+def _ms(value: object) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"a delay is a non-negative int of milliseconds, not {value!r}")
+    return value
+
+
+@attrs.frozen(slots=True)
+class Delay:
+    """A delay of ``low`` to ``high`` ms (inclusive, uniform); ``low == high`` is fixed."""
+
+    low: int = attrs.field(default=0, converter=_ms)
+    high: int = attrs.field(default=-1)
+
+    def __attrs_post_init__(self) -> None:
+        if self.high == -1:
+            object.__setattr__(self, "high", self.low)
+        _ms(self.high)
+        if self.high < self.low:
+            raise ValueError(f"a delay range must not be reversed: {self.low}-{self.high} ms")
+
+    @classmethod
+    def parse(cls, text: str) -> Delay:
+        """Read ``"25"`` (fixed) or ``"10-300"`` (a range) in milliseconds."""
+        parts = text.strip().split("-")
+        if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+            raise ValueError(f"a latency is N or LOW-HIGH in whole milliseconds, not {text!r}")
+        low = int(parts[0])
+        return cls(low, int(parts[-1]))
+
+    @property
+    def is_zero(self) -> bool:
+        """Return True for no delay at all."""
+        return self.high == 0
+
+    def draw(self, rng: random.Random) -> int:
+        """Return one delay in ms, drawn with ``rng`` (no draw when it is fixed)."""
+        if self.low == self.high:
+            return self.low
+        return draw_int(rng, self.low, self.high)
+
+    def __str__(self) -> str:
+        return f"{self.low} ms" if self.low == self.high else f"{self.low}-{self.high} ms"
+
+
+@attrs.frozen(slots=True)
+class Latency:
+    """Where time passes between a strategy and the exchange, and back.
+
+    - ``request``: from sending a request to the broker's order server answering it (the REST
+      round trip's first half: numbering, or a rejection such as RC4033).
+    - ``venue``: from the order server to the matching engine, where fills can still beat a
+      cancel that the order server already accepted.
+    - ``delivery``: from an exchange fact to the engine receiving it.
+
+    Each channel keeps its order (first in, first out) unless ``reorder`` is set: then each
+    delivery is delayed on its own and independent deliveries can overtake each other.
+    """
+
+    request: Delay = Delay()
+    venue: Delay = Delay()
+    delivery: Delay = Delay()
+    reorder: bool = False
+
+    @classmethod
+    def uniform(cls, delay: Delay | str | int, *, reorder: bool = False) -> Latency:
+        """Return the same delay on all three channels."""
+        if isinstance(delay, str):
+            delay = Delay.parse(delay)
+        elif isinstance(delay, int):
+            delay = Delay(delay)
+        return cls(delay, delay, delay, reorder)
+
+    @property
+    def is_zero(self) -> bool:
+        """Return True when nothing is delayed: a cancel then always beats the next fill."""
+        return self.request.is_zero and self.venue.is_zero and self.delivery.is_zero

@@ -1,0 +1,119 @@
+"""Market data for the simulated exchange: bars with volume, KRX tick sizes, seeded price paths."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Final
+
+import attrs
+
+from adapters.sim._rand import draw_int
+
+__all__ = ["START_PRICES", "Bar", "random_walk", "round_to_tick", "tick_size"]
+
+#: Starting prices of the built-in symbols (KRW).
+START_PRICES: Final[dict[str, int]] = {
+    "005930": 71_000,  # Samsung Electronics
+    "000660": 182_000,  # SK hynix
+    "035420": 201_500,  # NAVER
+    "051910": 354_000,  # LG Chem
+    "005380": 246_000,  # Hyundai Motor
+    "068270": 178_500,  # Celltrion
+}
+
+#: KRX tick sizes for stocks (price floor, tick), highest floor first.
+_TICKS: Final = (
+    (500_000, 1_000),
+    (200_000, 500),
+    (50_000, 100),
+    (20_000, 50),
+    (5_000, 10),
+    (2_000, 5),
+    (0, 1),
+)
+
+
+def tick_size(price: int) -> int:
+    """Return the KRX tick size for a stock quoted at ``price`` KRW."""
+    for floor, tick in _TICKS:
+        if price >= floor:
+            return tick
+    return 1
+
+
+def round_to_tick(price: int) -> int:
+    """Round ``price`` down to a valid tick (at least one tick)."""
+    tick = tick_size(price)
+    return max(tick, price - price % tick)
+
+
+@attrs.frozen(slots=True)
+class Bar:
+    """One step of market data for one symbol at ``at_ms`` (milliseconds into the simulation).
+
+    ``volume`` is what traded in the step: the most the project's resting orders on each side
+    can get filled. A tick is a bar whose four prices are equal (:meth:`tick`).
+    """
+
+    stk_cd: str
+    at_ms: int
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.at_ms) is not int or self.at_ms < 0:
+            raise ValueError(f"bar time must be a non-negative int of ms, not {self.at_ms!r}")
+        if (
+            not 0
+            < self.low
+            <= min(self.open, self.close)
+            <= max(self.open, self.close)
+            <= self.high
+        ):
+            raise ValueError(f"bar prices out of order: {self!r}")
+        if type(self.volume) is not int or self.volume < 0:
+            raise ValueError(f"bar volume must be a non-negative int, not {self.volume!r}")
+
+    @classmethod
+    def tick(cls, stk_cd: str, at_ms: int, price: int, volume: int) -> Bar:
+        """Return a single trade of ``volume`` shares at ``price``."""
+        return cls(stk_cd, at_ms, price, price, price, price, volume)
+
+
+def random_walk(
+    symbols: Sequence[str],
+    *,
+    steps: int | None,
+    seed: int,
+    step_ms: int = 200,
+    max_volume: int = 200,
+    start_prices: dict[str, int] | None = None,
+) -> Iterator[list[Bar]]:
+    """Yield one list of bars (one per symbol) per step: a seeded random walk in ticks.
+
+    ``steps`` None walks forever. Each bar moves at most two ticks from the last close and
+    trades between 0 and ``max_volume`` shares. The walk has its own ``random.Random(seed)``.
+    """
+    if not symbols:
+        raise ValueError("at least one symbol is needed")
+    rng = random.Random(seed)
+    prices = {s: (start_prices or START_PRICES).get(s, 50_000) for s in symbols}
+    step = 0
+    while steps is None or step < steps:
+        at = step * step_ms
+        bars = []
+        for stk_cd in symbols:
+            last = prices[stk_cd]
+            tick = tick_size(last)
+            close = round_to_tick(max(tick, last + draw_int(rng, -2, 2) * tick))
+            high = max(last, close) + draw_int(rng, 0, 1) * tick
+            low = max(tick, min(last, close) - draw_int(rng, 0, 1) * tick)
+            volume = draw_int(rng, 0, max_volume)
+            bars.append(Bar(stk_cd, at, last, high, low, close, volume))
+            prices[stk_cd] = close
+        yield bars
+        step += 1

@@ -1,0 +1,65 @@
+"""One call that runs a seeded simulated session with the built-in example strategy."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Final
+
+from adapters.sim.example import ExampleStrategy
+from adapters.sim.exchange import SimExchange
+from adapters.sim.harness import Harness, Report, Strategy
+from adapters.sim.latency import Latency
+from adapters.sim.market import random_walk
+from engine import OrderBook, SessionCalendar
+from engine import events as ev
+from engine.sessions import KST
+
+__all__ = ["DEFAULT_START", "DEFAULT_SYMBOLS", "run_session", "sub_seeds"]
+
+#: The simulated session opens at 09:00 Korea time on a fixed business day (never the clock).
+DEFAULT_START: Final = datetime(2026, 11, 25, 9, 0, tzinfo=KST)
+
+#: Samsung Electronics, SK hynix, NAVER.
+DEFAULT_SYMBOLS: Final = ("005930", "000660", "035420")
+
+
+def sub_seeds(seed: int) -> tuple[int, int, int]:
+    """Return the exchange's, the market's and the strategy's seeds, all derived from ``seed``."""
+    rng = random.Random(seed)
+    return rng.getrandbits(63), rng.getrandbits(63), rng.getrandbits(63)
+
+
+def run_session(
+    *,
+    seed: int = 7,
+    orders: int = 500,
+    latency: Latency | str | int = "5-150",
+    symbols: Sequence[str] = DEFAULT_SYMBOLS,
+    step_ms: int = 200,
+    start: datetime = DEFAULT_START,
+    sessions: SessionCalendar | None = None,
+    journal: bool | Callable[[ev.Event], object] = True,
+    strategy: Strategy | None = None,
+    on_step: Callable[[Harness], object] | None = None,
+    max_steps: int | None = None,
+) -> tuple[Harness, Report]:
+    """Run a session and return the harness (book, exchange) and its final report.
+
+    The example strategy places ``orders`` orders (a ``strategy`` of your own replaces it);
+    the market is a random walk of ``symbols`` with one bar per ``step_ms``. ``latency`` is a
+    :class:`Latency` or a delay for all three channels (``"5-150"``, ``25``). The session ends
+    when the strategy is done, or after ``max_steps`` (default: ten per order, at least 1,000).
+    """
+    if not isinstance(latency, Latency):
+        latency = Latency.uniform(latency)
+    exchange_seed, market_seed, strategy_seed = sub_seeds(seed)
+    exchange = SimExchange(seed=exchange_seed, start=start, latency=latency, sessions=sessions)
+    if strategy is None:
+        strategy = ExampleStrategy(orders=orders, seed=strategy_seed)
+    book = OrderBook(calendar=sessions, journal=journal)
+    harness = Harness(exchange, strategy, book=book, on_step=on_step)
+    steps = max_steps if max_steps is not None else max(1_000, 10 * orders)
+    market = random_walk(list(symbols), steps=steps, seed=market_seed, step_ms=step_ms)
+    return harness, harness.run(market)

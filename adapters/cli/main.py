@@ -15,11 +15,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Order state-machine engine for Korean equities (Kiwoom REST).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    from adapters.cli.simulate import add_arguments
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="run a seeded simulated trading session (the main job)",
+        description="Run a seeded simulated trading session through the engine and compare "
+        "the engine's view with the exchange's truth. Exit status 0 only when they match.",
+    )
+    add_arguments(simulate)
     sub.add_parser("demo", help="walk the kt10003 examples of the seed document through the engine")
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
     doc.add_argument("--check", action="store_true", help="exit 1 if OUTPUT is out of date")
     args = parser.parse_args(argv)
+
+    if args.command == "simulate":
+        from adapters.cli.simulate import run_simulate
+
+        return run_simulate(args, sys.stdout, sys.stderr)
 
     if args.command == "demo":
         from adapters.cli.demo import run_demo

@@ -27,14 +27,21 @@ _INVALID = ("-1", "2.5", "x", "", "+5")
 
 
 class ExampleStrategy(Strategy):
-    """Places ``orders`` orders over the symbols of the bars it sees, then lets them finish."""
+    """Places ``orders`` orders spread evenly over the first 97% of ``steps`` market steps.
 
-    def __init__(self, *, orders: int, seed: int, place_rate: float = 0.9) -> None:
+    Each step it places what keeps it on schedule, on symbols drawn from the step's bars, and
+    acts on the orders that are due.
+    """
+
+    def __init__(self, *, orders: int, seed: int, steps: int) -> None:
         if type(orders) is not int or orders < 0:
             raise ValueError(f"orders must be a non-negative int, not {orders!r}")
+        if type(steps) is not int or steps < 1:
+            raise ValueError(f"steps must be a positive int, not {steps!r}")
         self.rng = random.Random(seed)
+        self.orders = orders
         self.remaining = orders
-        self.place_rate = place_rate
+        self._placing_steps = max(1, steps * 97 // 100)
         self._step = 0
         self._waiting = 0  # placements sent and not answered yet
         self._due: deque[tuple[int, str]] = deque()  # (step, order number) to act on
@@ -47,9 +54,10 @@ class ExampleStrategy(Strategy):
         while due and due[0][0] <= self._step:
             _, ord_no = due.popleft()
             self._act(harness, ord_no)
-        for bar in bars:
-            if self.remaining and rng.random() < self.place_rate:
-                self._place(harness, bar)
+        quota = min(self.orders, -(-self.orders * self._step // self._placing_steps))
+        count = len(bars)
+        while self.orders - self.remaining < quota:
+            self._place(harness, bars[draw_int(rng, 0, count - 1)])
 
     def on_answer(self, harness: Harness, ticket: Ticket) -> None:
         if ticket.kind == "place":

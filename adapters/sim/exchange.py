@@ -321,6 +321,7 @@ class SimExchange:
     def _send(
         self, kind: str, serve: Callable[..., None], *args: Any, request_id: str = ""
     ) -> Ticket:
+        self._new_day()
         self.requests += 1
         self._request_no += 1
         ticket = Ticket(kind, request_id or f"S{self._request_no:07d}")
@@ -389,11 +390,22 @@ class SimExchange:
         if type(qty) is not int or not 0 <= qty <= _MAX_QTY:
             raise SimError(f"qty must be an int from 0 (all) to {_MAX_QTY}, not {qty!r}")
 
-    def _number(self) -> str:
+    def _new_day(self) -> bool:
+        """Return True when the clock entered a new trading day; refuse it once orders exist."""
         day = self._now_dt.astimezone(KST).date()
-        if day != self._day:
-            self._day = day
-            self._next_no = 1
+        if day == self._day:
+            return False
+        if self._orders:
+            raise SimError(
+                f"the clock entered {day} but this exchange holds orders of {self._day}: one "
+                "SimExchange (and one OrderBook) per trading day, since order numbers restart"
+            )
+        self._day = day
+        self._next_no = 1
+        return True
+
+    def _number(self) -> str:
+        self._new_day()
         no = self._next_no
         if no > _MAX_ORD_NO:
             raise SimError("order numbers of the day are exhausted (9,999,999)")

@@ -8,8 +8,6 @@ from typing import Final
 
 import attrs
 
-from adapters.sim._rand import draw_int
-
 __all__ = ["START_PRICES", "Bar", "random_walk", "round_to_tick", "tick_size"]
 
 #: Starting prices of the built-in symbols (KRW).
@@ -93,15 +91,19 @@ def random_walk(
     max_volume: int = 200,
     start_prices: dict[str, int] | None = None,
 ) -> Iterator[list[Bar]]:
-    """Yield one list of bars (one per symbol) per step: a seeded random walk in ticks.
+    """Yield one list of bars (one per symbol) per step: a seeded, mean-reverting walk in ticks.
 
-    ``steps`` None walks forever. Each bar moves at most two ticks from the last close and
-    trades between 0 and ``max_volume`` shares. The walk has its own ``random.Random(seed)``.
+    ``steps`` None walks forever. Each step the price moves one tick up or down with a chance
+    of 15% each, tilted back toward the starting price as it strays, so that a whole day stays
+    well inside the daily band; each bar trades between 0 and ``max_volume`` shares and may
+    reach one tick beyond its open and close. The walk has its own ``random.Random(seed)``.
     """
     if not symbols:
         raise ValueError("at least one symbol is needed")
     rng = random.Random(seed)
-    prices = {s: (start_prices or START_PRICES).get(s, 50_000) for s in symbols}
+    rand = rng.random
+    starts = {s: (start_prices or START_PRICES).get(s, 50_000) for s in symbols}
+    prices = dict(starts)
     step = 0
     while steps is None or step < steps:
         at = step * step_ms
@@ -109,10 +111,14 @@ def random_walk(
         for stk_cd in symbols:
             last = prices[stk_cd]
             tick = tick_size(last)
-            close = round_to_tick(max(tick, last + draw_int(rng, -2, 2) * tick))
-            high = max(last, close) + draw_int(rng, 0, 1) * tick
-            low = max(tick, min(last, close) - draw_int(rng, 0, 1) * tick)
-            volume = draw_int(rng, 0, max_volume)
+            stray = (last - starts[stk_cd]) / starts[stk_cd]
+            up = min(0.3, max(0.0, 0.15 * (1 - 10 * stray)))
+            roll = rand()
+            close = last + tick if roll < up else last - tick if roll > 1 - (0.3 - up) else last
+            close = round_to_tick(max(tick, close))
+            high = max(last, close) + (tick if rand() < 0.2 else 0)
+            low = max(tick, min(last, close) - (tick if rand() < 0.2 else 0))
+            volume = int(rand() * (max_volume + 1))
             bars.append(Bar(stk_cd, at, last, high, low, close, volume))
             prices[stk_cd] = close
         yield bars

@@ -16,10 +16,13 @@ from engine import OrderBook, SessionCalendar
 from engine import events as ev
 from engine.sessions import KST
 
-__all__ = ["DEFAULT_START", "DEFAULT_SYMBOLS", "run_session", "sub_seeds"]
+__all__ = ["DAY_MS", "DEFAULT_START", "DEFAULT_SYMBOLS", "run_session", "sub_seeds"]
 
 #: The simulated session opens at 09:00 Korea time on a fixed business day (never the clock).
 DEFAULT_START: Final = datetime(2026, 11, 25, 9, 0, tzinfo=KST)
+
+#: The continuous session runs from 09:00 to 15:20 Korea time.
+DAY_MS: Final = (6 * 60 + 20) * 60 * 1000
 
 #: Samsung Electronics, SK hynix, NAVER.
 DEFAULT_SYMBOLS: Final = ("005930", "000660", "035420")
@@ -47,19 +50,20 @@ def run_session(
 ) -> tuple[Harness, Report]:
     """Run a session and return the harness (book, exchange) and its final report.
 
-    The example strategy places ``orders`` orders (a ``strategy`` of your own replaces it);
-    the market is a random walk of ``symbols`` with one bar per ``step_ms``. ``latency`` is a
-    :class:`Latency` or a delay for all three channels (``"5-150"``, ``25``). The session ends
-    when the strategy is done, or after ``max_steps`` (default: ten per order, at least 1,000).
+    The market is a random walk of ``symbols`` with one bar per ``step_ms`` from ``start``
+    (09:00 Korea time) to 15:20, or for ``max_steps`` steps. The example strategy spreads
+    ``orders`` orders over that session (a ``strategy`` of your own replaces it). ``latency`` is
+    a :class:`Latency` or one delay for all three channels (``"5-150"``, ``25``). The session
+    ends when the market data ends or the strategy is done; open orders then expire.
     """
     if not isinstance(latency, Latency):
         latency = Latency.uniform(latency)
     exchange_seed, market_seed, strategy_seed = sub_seeds(seed)
     exchange = SimExchange(seed=exchange_seed, start=start, latency=latency, sessions=sessions)
+    steps = max_steps if max_steps is not None else max(1, DAY_MS // step_ms)
     if strategy is None:
-        strategy = ExampleStrategy(orders=orders, seed=strategy_seed)
+        strategy = ExampleStrategy(orders=orders, seed=strategy_seed, steps=steps)
     book = OrderBook(calendar=sessions, journal=journal)
     harness = Harness(exchange, strategy, book=book, on_step=on_step)
-    steps = max_steps if max_steps is not None else max(1_000, 10 * orders)
     market = random_walk(list(symbols), steps=steps, seed=market_seed, step_ms=step_ms)
     return harness, harness.run(market)

@@ -1,0 +1,298 @@
+"""``order-engine simulate``: a seeded simulated trading session, summarised.
+
+No network, no files unless ``--events-out`` asks for one. The exit status is 0 only when the
+engine's view of every order matched the exchange's truth and every invariant held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import unicodedata
+from collections.abc import Callable
+from typing import IO, Any
+
+from adapters.sim.harness import Harness, Report
+from adapters.sim.latency import Delay, Latency
+from adapters.sim.session import DEFAULT_SYMBOLS, run_session
+from engine import OrderState, Refusal
+from engine import events as ev
+from engine.sessions import KST, KoreaSessions
+
+__all__ = ["add_arguments", "run_simulate"]
+
+_RACE_TEXT = {
+    "FILL_DURING_CANCEL": "a fill arrived while a cancel was pending",
+    "PARTIAL_CANCEL_SHRUNK": "a partial cancel took fewer shares than asked (scenario 9)",
+    "CANCEL_ALL_TOO_LATE": "a cancel-all found nothing left: RC4033 (scenario 10)",
+    "CANCEL_ALL_AFTER_FILL": "a cancel-all took what fills left over (scenario 11)",
+    "PARTIAL_CANCEL_TOO_LATE": "a partial cancel was rejected: fills took its shares",
+    "LATE_FILL": "a fill arrived after a cancel took its shares (scenario 13)",
+    "EARLY_EVENT": "an event arrived before its order's 접수 and was parked (scenario 17)",
+}
+
+
+def _symbols(text: str) -> tuple[str, ...]:
+    codes = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [c for c in codes if len(c) != 6 or not c.isdigit()]
+    if not codes or bad:
+        raise argparse.ArgumentTypeError(
+            f"symbols are comma-separated 6-digit codes such as 005930,000660; bad: {bad or text!r}"
+        )
+    if len(set(codes)) != len(codes):
+        raise argparse.ArgumentTypeError(f"a symbol is given twice: {text!r}")
+    return codes
+
+
+def _latency(text: str) -> Delay:
+    try:
+        return Delay.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number, not {text!r}") from None
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the options of ``simulate``."""
+    parser.add_argument("--seed", type=_seed, default=7, help="seed of the whole run (default 7)")
+    parser.add_argument(
+        "--orders", type=_positive, default=500, help="orders the strategy places (default 500)"
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=_latency,
+        default=Delay(5, 150),
+        metavar="N|LOW-HIGH",
+        help="delay of each channel (request, venue, delivery) in ms (default 5-150; 0: none)",
+    )
+    parser.add_argument(
+        "--reorder", action="store_true", help="let independent deliveries overtake each other"
+    )
+    parser.add_argument(
+        "--symbols",
+        type=_symbols,
+        default=DEFAULT_SYMBOLS,
+        metavar="CODES",
+        help="comma-separated stock codes (default 005930,000660,035420)",
+    )
+    parser.add_argument(
+        "--step-ms", type=_positive, default=200, help="time between bars in ms (default 200)"
+    )
+    parser.add_argument(
+        "--sessions",
+        action="store_true",
+        help="enforce KRX hours in Korea time (RC4057/RC4058, MARKET_CLOSED)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--events-out",
+        metavar="FILE",
+        help="write every event the engine took as JSON lines (replayable with OrderBook.replay)",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr (auto: on a terminal, for 20,000 orders or more)",
+    )
+
+
+class _Progress:
+    """A one-line progress bar on a terminal: orders placed, events, rate."""
+
+    def __init__(self, out: IO[str], total: int) -> None:
+        self.out = out
+        self.total = total
+        self.started = time.perf_counter()
+        self.shown = -1
+
+    def __call__(self, harness: Harness) -> None:
+        done = harness.placed
+        permille = done * 1000 // self.total
+        if permille == self.shown:
+            return
+        self.shown = permille
+        elapsed = time.perf_counter() - self.started
+        width = 30
+        filled = width * done // self.total
+        rate = harness.events / elapsed if elapsed > 0 else 0.0
+        self.out.write(
+            f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{self.total:,} orders "
+            f"{harness.events:,} events {rate:,.0f}/s {elapsed:,.1f}s"
+        )
+        self.out.flush()
+
+    def close(self) -> None:
+        self.out.write("\n")
+        self.out.flush()
+
+
+def run_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """Run ``simulate`` with parsed ``args``; return the exit status."""
+    latency = Latency(args.latency_ms, args.latency_ms, args.latency_ms, args.reorder)
+    sessions = KoreaSessions() if args.sessions else None
+    show = args.progress == "always" or (
+        args.progress == "auto" and args.orders >= 20_000 and err.isatty()
+    )
+    progress = _Progress(err, args.orders) if show else None
+    events_file: IO[str] | None = None
+    journal: bool | Callable[[ev.Event], object] = False
+    if args.events_out:
+        try:
+            events_file = open(args.events_out, "w", encoding="utf-8")  # noqa: SIM115
+        except OSError as exc:
+            print(f"order-engine simulate: cannot write {args.events_out}: {exc}", file=err)
+            return 2
+        journal = _writer(events_file)
+    started = time.perf_counter()
+    try:
+        harness, report = run_session(
+            seed=args.seed,
+            orders=args.orders,
+            latency=latency,
+            symbols=args.symbols,
+            step_ms=args.step_ms,
+            sessions=sessions,
+            journal=journal,
+            on_step=progress,
+        )
+    finally:
+        if events_file is not None:
+            events_file.close()
+        if progress is not None:
+            progress.close()
+    elapsed = time.perf_counter() - started
+    if args.json:
+        data = {"config": _config(args), **report.to_dict()}
+        data["seconds"] = round(elapsed, 3)
+        json.dump(data, out, ensure_ascii=False, sort_keys=False)
+        out.write("\n")
+    else:
+        _summary(args, harness, report, elapsed, out)
+    return 0 if report.ok else 1
+
+
+def _writer(file: IO[str]) -> Callable[[ev.Event], object]:
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    write = file.write
+
+    def write_event(event: ev.Event) -> None:
+        write(dumps(event.to_dict()) + "\n")
+
+    return write_event
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "seed": args.seed,
+        "orders": args.orders,
+        "latency_ms": str(args.latency_ms),
+        "reorder": args.reorder,
+        "symbols": list(args.symbols),
+        "step_ms": args.step_ms,
+        "sessions": args.sessions,
+    }
+
+
+def _summary(
+    args: argparse.Namespace, harness: Harness, report: Report, elapsed: float, out: IO[str]
+) -> None:
+    def line(text: str = "") -> None:
+        out.write(text + "\n")
+
+    exchange = harness.exchange
+    opened = exchange.start.astimezone(KST).strftime("%Y-%m-%d %H:%M:%S")
+    closed = exchange.now.astimezone(KST).strftime("%H:%M:%S.%f")[:-3]
+    line(
+        f"order-engine simulate: seed {args.seed}, {args.orders:,} orders on "
+        f"{', '.join(args.symbols)}; latency {args.latency_ms} per channel"
+        f"{' (reordered)' if args.reorder else ''}; a bar every {args.step_ms} ms"
+    )
+    line(f"session {opened} to {closed} KST, {harness.steps:,} steps, {elapsed:.2f} s")
+    line()
+    placements = report.placements
+    rejected = placements["rejected"]
+    line(
+        f"Orders: {report.orders:,} in the book ({placements['sent']:,} placed, "
+        f"{placements['modifies']:,} modifies sent; refused by the order server: "
+        f"{_counts(rejected) if rejected else 'none'})"
+    )
+    for state in OrderState:
+        count = report.states.get(state.name, 0)
+        if count:
+            line(f"  {_pad(state.label, 9)}{state.name:<17}{count:>10,}")
+    shares = report.shares
+    line(
+        f"Shares: {shares['filled']:,} filled, {shares['cancelled']:,} cancelled, "
+        f"{shares['replaced']:,} moved by modifies"
+    )
+    line()
+    cancels = report.cancels
+    line(
+        f"Cancels: {cancels['requested']:,} requested, {cancels['allowed']:,} allowed and sent, "
+        f"{sum(cancels['refused'].values()):,} refused by the engine (never sent)"
+    )
+    for reason, count in cancels["refused"].items():
+        line(f"  refused {reason:<22}{count:>8,}  {Refusal[reason].description}")
+    line(
+        f"  exchange: {cancels['confirmed']:,} confirmed, rejected "
+        f"{_counts(cancels['rejected']) if cancels['rejected'] else 'none'}"
+    )
+    line()
+    if report.races:
+        line("Races observed (fills beating cancels):")
+        for kind, count in report.races.items():
+            line(f"  {kind:<24}{count:>8,}  {_RACE_TEXT.get(kind, '')}")
+    else:
+        line(
+            "Races observed: none" + (" (no latency: a cancel always wins)" if _zero(args) else "")
+        )
+    line(f"Anomalies kept for reconciliation: {_counts(report.anomalies) or 'none'}")
+    line(f"Events taken by the engine: {report.events:,}")
+    line()
+    if report.ok:
+        line(
+            f"Engine view == exchange truth: MATCHED for all {len(exchange.orders):,} orders; "
+            "F + C + M + L == Q held for every order."
+        )
+    else:
+        line(
+            f"Engine view != exchange truth: {len(report.mismatches):,} differences, "
+            f"{len(report.invariant_violations):,} invariant violations"
+        )
+        for mismatch in report.mismatches[:20]:
+            line(f"  {mismatch}")
+        for violation in report.invariant_violations[:20]:
+            line(f"  {violation}")
+
+
+def _pad(text: str, width: int) -> str:
+    """Pad ``text`` to ``width`` terminal columns (Hangul takes two)."""
+    columns = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - columns)
+
+
+def _zero(args: argparse.Namespace) -> bool:
+    delay: Delay = args.latency_ms
+    return delay.is_zero
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items())

@@ -357,11 +357,26 @@ def test_the_clock_never_goes_back_and_bars_must_be_on_time() -> None:
         SimExchange(seed=1, start=datetime(2026, 11, 25, 9, 0))  # naive
 
 
-def test_bars_and_delays_validate_themselves() -> None:
-    with pytest.raises(ValueError):
-        Bar(CODE, 0, 100, 90, 95, 100, 1)  # high below open
-    with pytest.raises(ValueError):
-        Bar(CODE, 0, 100, 100, 100, 100, -1)
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Bar(CODE, 0, 100, 90, 95, 100, 1),  # high below open
+        Bar(CODE, 0, 100, 100, 100, 100, -1),  # negative volume
+        Bar(CODE, 0, 0, 0, 0, 0, 1),  # no price
+        Bar(CODE, 0, 100, 100.5, 100, 100, 1),  # type: ignore[arg-type]
+    ],
+)
+def test_a_malformed_bar_is_refused_and_changes_nothing(bad: Bar) -> None:
+    x, tape = make()
+    no = rest(x, qty=10, price=100)
+    assert bad.problem()
+    with pytest.raises(SimError):
+        x.on_bar(bad)
+    assert (x.orders[no].filled, x.last_price(CODE), tape.of(ev.OrderFilled)) == (0, None, [])
+
+
+def test_delays_validate_themselves() -> None:
+    assert Bar.tick(CODE, 0, 100, 1).problem() == ""
     with pytest.raises(ValueError):
         Delay(5, 3)
     with pytest.raises(ValueError):

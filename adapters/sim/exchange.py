@@ -56,6 +56,10 @@ RC_HOLIDAY: Final = ("RC4010", "영업일이 아닙니다")
 PRICE_BAND_REJECT: Final = ("RC4000", "주문가격이 상하한가를 벗어났습니다")
 
 
+def _ignore(_event: ev.Event) -> None:
+    """The sink of an exchange nobody listens to."""
+
+
 class SimError(ValueError):
     """A request the simulated exchange cannot take at all (malformed input). Nothing changed."""
 
@@ -191,15 +195,20 @@ class SimExchange:
         self._random = self.rng.random
         self.start = start
         self.latency = latency or Latency()
-        delivery = self.latency.delivery
-        self._delivery = (delivery.low, delivery.high - delivery.low + 1)
+        lat = self.latency
+        # (lowest delay, span) of each channel, drawn inline on the hot paths
+        self._request = (lat.request.low, lat.request.high - lat.request.low + 1)
+        self._venue = (lat.venue.low, lat.venue.high - lat.venue.low + 1)
+        self._delivery = (lat.delivery.low, lat.delivery.high - lat.delivery.low + 1)
         self._reorder = self.latency.reorder
         self.sessions = sessions
         self.price_band = price_band
+        self._sink: Callable[[ev.Event], object] = _ignore
         self.sink = sink
         self.on_answer = on_answer
         self._now = 0
         self._now_dt = start
+        self._dt_ms = 0  # the ms that _now_dt was computed for
         self._orders: dict[str, TruthOrder] = {}
         self._books: dict[str, _Book] = {}
         self._reference: dict[str, int] = {}
@@ -209,6 +218,7 @@ class SimExchange:
         self._last_venue = 0
         self._last_delivery = 0
         self._day = start.astimezone(KST).date()
+        self._day_end = self._midnight_after(start.astimezone(KST))
         self._next_no = 1
         self._exec_no = 0
         self._request_no = 0
@@ -218,13 +228,25 @@ class SimExchange:
 
     # -- reading -----------------------------------------------------------------------------
     @property
+    def sink(self) -> Callable[[ev.Event], object] | None:
+        """Return where delivered events go (None: nowhere)."""
+        return None if self._sink is _ignore else self._sink
+
+    @sink.setter
+    def sink(self, sink: Callable[[ev.Event], object] | None) -> None:
+        self._sink = _ignore if sink is None else sink
+
+    @property
     def now_ms(self) -> int:
         """Return the simulated time in ms since ``start``."""
         return self._now
 
     @property
     def now(self) -> datetime:
-        """Return the simulated time."""
+        """Return the simulated time (computed when asked, once per simulated millisecond)."""
+        if self._dt_ms != self._now:
+            self._dt_ms = self._now
+            self._now_dt = self.start + timedelta(milliseconds=self._now)
         return self._now_dt
 
     @property
@@ -260,20 +282,14 @@ class SimExchange:
         pop = heapq.heappop
         while queue and queue[0][0] <= to_ms:
             at, _, action, args = pop(queue)
-            if at != self._now:
-                self._set_now(at)
+            self._now = at
             action(*args)
-        if to_ms != self._now:
-            self._set_now(to_ms)
+        self._now = to_ms
 
     def drain(self) -> None:
         """Run everything still on its way, however late."""
         while self._queue:
             self.advance(self._queue[0][0])
-
-    def _set_now(self, at: int) -> None:
-        self._now = at
-        self._now_dt = self.start + timedelta(milliseconds=at)
 
     def _schedule(self, at: int, action: Callable[..., None], *args: Any) -> None:
         self._seq += 1
@@ -292,11 +308,7 @@ class SimExchange:
         """Deliver ``event`` to the sink after the delivery latency (the hot path: inlined)."""
         self.facts += 1
         self._seq += 1
-        heapq.heappush(self._queue, (self._delivery_time(), self._seq, self._deliver, (event,)))
-
-    def _deliver(self, event: ev.Event) -> None:
-        if self.sink is not None:
-            self.sink(event)
+        heapq.heappush(self._queue, (self._delivery_time(), self._seq, self._sink, (event,)))
 
     def _answer(
         self, ticket: Ticket, status: TicketStatus, ord_no: str, rc: tuple[str, str] | None
@@ -308,13 +320,18 @@ class SimExchange:
     def _resolve(
         self, ticket: Ticket, status: TicketStatus, ord_no: str, code: str, msg: str
     ) -> None:
-        ticket.resolve(status, ord_no, code, msg)
+        ticket.status = status
+        ticket.ord_no = ord_no
+        ticket.code = code
+        ticket.message = msg
         if self.on_answer is not None:
             self.on_answer(ticket)
 
     def _to_venue(self, action: Callable[..., None], *args: Any) -> None:
         """Send an accepted request on to the venue (first in, first out)."""
-        at = max(self._now + self.latency.venue.draw(self.rng), self._last_venue)
+        low, span = self._venue
+        at = self._now + (low + int(self._random() * span) if span > 1 else low)
+        at = max(at, self._last_venue)
         self._last_venue = at
         self._schedule(at, action, *args)
 
@@ -325,7 +342,9 @@ class SimExchange:
         self.requests += 1
         self._request_no += 1
         ticket = Ticket(kind, request_id or f"S{self._request_no:07d}")
-        at = max(self._now + self.latency.request.draw(self.rng), self._last_request)
+        low, span = self._request
+        at = self._now + (low + int(self._random() * span) if span > 1 else low)
+        at = max(at, self._last_request)
         self._last_request = at
         self._schedule(at, serve, ticket, *args)
         return ticket
@@ -392,17 +411,24 @@ class SimExchange:
 
     def _new_day(self) -> bool:
         """Return True when the clock entered a new trading day; refuse it once orders exist."""
-        day = self._now_dt.astimezone(KST).date()
-        if day == self._day:
+        if self._now < self._day_end:
             return False
+        local = self.now.astimezone(KST)
+        day = local.date()
         if self._orders:
             raise SimError(
                 f"the clock entered {day} but this exchange holds orders of {self._day}: one "
                 "SimExchange (and one OrderBook) per trading day, since order numbers restart"
             )
         self._day = day
+        self._day_end = self._midnight_after(local)
         self._next_no = 1
         return True
+
+    def _midnight_after(self, local: datetime) -> int:
+        """Return the simulated ms of the first Korea-time midnight after ``local``."""
+        midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), KST)
+        return (midnight - self.start) // timedelta(milliseconds=1)
 
     def _number(self) -> str:
         self._new_day()
@@ -416,9 +442,9 @@ class SimExchange:
         if self._closed:
             return RC_CLOSED
         sessions = self.sessions
-        if sessions is None or sessions.accepts_cancel(exchange, self._now_dt):
+        if sessions is None or sessions.accepts_cancel(exchange, self.now):
             return None
-        local = self._now_dt.astimezone(KST)
+        local = self.now.astimezone(KST)
         if local.weekday() >= 5 or not getattr(sessions, "is_business_day", lambda _d: True)(
             local.date()
         ):
@@ -444,7 +470,7 @@ class SimExchange:
         order = TruthOrder(no, stk_cd, side, qty, price, market, tif, exchange, self._seq)
         self._orders[no] = order
         self._answer(ticket, TicketStatus.ACCEPTED, no, None)
-        self._emit(ev.OrderAccepted(no, stk_cd, side, qty, price, exchange, ts=self._now_dt))
+        self._emit(ev.OrderAccepted(no, stk_cd, side, qty, price, exchange, ts=self.now))
         self._to_venue(self._venue_place, order)
 
     def _target(
@@ -491,7 +517,7 @@ class SimExchange:
         no = self._number()
         self._reserve(orig, qty)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None)
-        self._emit(ev.CancelAccepted(no, orig_ord_no, qty, ticket.request_id, ts=self._now_dt))
+        self._emit(ev.CancelAccepted(no, orig_ord_no, qty, ticket.request_id, ts=self.now))
         self._to_venue(self._venue_cancel, orig, no, qty, ticket.request_id)
 
     def _emit_cancel_rejected(
@@ -499,7 +525,7 @@ class SimExchange:
     ) -> None:
         if orig_ord_no in self._orders:  # a rejection about an unknown number has no order
             self._emit(
-                ev.CancelRejected(orig_ord_no, rc[0], rc[1], cancel_no, request_id, ts=self._now_dt)
+                ev.CancelRejected(orig_ord_no, rc[0], rc[1], cancel_no, request_id, ts=self.now)
             )
 
     def _serve_modify(self, ticket: Ticket, orig_ord_no: str, qty: int, price: int) -> None:
@@ -530,10 +556,10 @@ class SimExchange:
             order.cancelled = order.leaves
             order.leaves = 0
             code, message = PRICE_BAND_REJECT
-            self._emit(ev.OrderRejected(order.ord_no, code, message, ts=self._now_dt))
+            self._emit(ev.OrderRejected(order.ord_no, code, message, ts=self.now))
             return
         order.confirmed = True
-        self._emit(ev.OrderConfirmed(order.ord_no, ts=self._now_dt))
+        self._emit(ev.OrderConfirmed(order.ord_no, ts=self.now))
         self._enter(book, order)
 
     def _enter(self, book: _Book, order: TruthOrder) -> None:
@@ -585,13 +611,13 @@ class SimExchange:
         order.filled += qty
         order.leaves -= qty
         order.notional += qty * price
-        self._emit(ev.OrderFilled(order.ord_no, f"{self._exec_no}", qty, price, ts=self._now_dt))
+        self._emit(ev.OrderFilled(order.ord_no, f"{self._exec_no}", qty, price, ts=self.now))
 
     def _expire(self, order: TruthOrder) -> None:
         if order.leaves:
             order.cancelled += order.leaves
             order.leaves = 0
-            self._emit(ev.OrderExpired(order.ord_no, ts=self._now_dt))
+            self._emit(ev.OrderExpired(order.ord_no, ts=self.now))
 
     def _venue_cancel(self, orig: TruthOrder, cancel_no: str, qty: int, request_id: str) -> None:
         n = self._unreserve(orig, qty)
@@ -600,7 +626,7 @@ class SimExchange:
             return
         orig.leaves -= n
         orig.cancelled += n
-        self._emit(ev.CancelConfirmed(cancel_no, orig.ord_no, n, request_id, ts=self._now_dt))
+        self._emit(ev.CancelConfirmed(cancel_no, orig.ord_no, n, request_id, ts=self.now))
 
     def _venue_modify(self, orig: TruthOrder, new_no: str, qty: int, price: int) -> None:
         n = self._unreserve(orig, qty)
@@ -623,7 +649,7 @@ class SimExchange:
         )
         successor.confirmed = True
         self._orders[new_no] = successor
-        self._emit(ev.OrderAmended(new_no, orig.ord_no, n, price, ts=self._now_dt))
+        self._emit(ev.OrderAmended(new_no, orig.ord_no, n, price, ts=self.now))
         self._enter(self._books[orig.stk_cd], successor)
 
     # -- market data -------------------------------------------------------------------------
@@ -635,40 +661,52 @@ class SimExchange:
         likewise. What is left of the volume stays available to orders arriving before the next
         bar, at its close.
         """
-        if bar.at_ms != self._now:
-            raise SimError(f"bar at {bar.at_ms} ms fed at {self._now} ms: advance the clock first")
-        book = self._books.get(bar.stk_cd)
+        stk_cd, at_ms, first, high, low, close, volume = bar
+        if at_ms != self._now:
+            raise SimError(f"bar at {at_ms!r} ms fed at {self._now} ms: advance the clock first")
+        if not (
+            type(volume) is type(first) is type(high) is type(low) is type(close) is int
+            and 0 < low <= first <= high
+            and low <= close <= high
+            and volume >= 0
+        ):
+            raise SimError(bar.problem() or f"not a bar: {bar!r}")
+        book = self._books.get(stk_cd)
         if book is None:
-            book = self._books[bar.stk_cd] = _Book()
-        self._reference.setdefault(bar.stk_cd, bar.open)
+            book = self._books[stk_cd] = _Book()
+            self._reference[stk_cd] = first
         book.last = bar
-        volume = bar.volume
-        book.buy_left = self._match(book.buys, volume, bar, True)
-        book.sell_left = self._match(book.sells, volume, bar, False)
+        book.buy_left = self._match(book.buys, volume, bar, True) if book.buys else volume
+        book.sell_left = self._match(book.sells, volume, bar, False) if book.sells else volume
 
     def _match(self, resting: list[TruthOrder], volume: int, bar: Bar, buy: bool) -> int:
-        if not resting:
-            return volume
-        live = [o for o in resting if o.leaves]
         if buy:
-            eligible = [o for o in live if o.market or o.price >= bar.low]
-            eligible.sort(key=_buy_priority)
+            low = bar.low
+            eligible = [o for o in resting if o.leaves and (o.market or o.price >= low)]
+            if len(eligible) > 1:
+                eligible.sort(key=_buy_priority)
         else:
-            eligible = [o for o in live if o.market or o.price <= bar.high]
-            eligible.sort(key=_sell_priority)
+            high = bar.high
+            eligible = [o for o in resting if o.leaves and (o.market or o.price <= high)]
+            if len(eligible) > 1:
+                eligible.sort(key=_sell_priority)
+        first = bar.open
+        filled = False
         for order in eligible:
             if not volume:
                 break
-            qty = min(order.leaves, volume)
+            qty = order.leaves if order.leaves < volume else volume
             volume -= qty
             if order.market:
-                price = bar.open
+                price = first
             elif buy:
-                price = bar.open if bar.open <= order.price else order.price
+                price = first if first <= order.price else order.price
             else:
-                price = bar.open if bar.open >= order.price else order.price
+                price = first if first >= order.price else order.price
             self._fill(order, qty, price)
-        resting[:] = [o for o in live if o.leaves]
+            filled = True
+        if filled or len(resting) > 64:
+            resting[:] = [o for o in resting if o.leaves]
         return volume
 
     # -- the end of the session --------------------------------------------------------------

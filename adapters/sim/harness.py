@@ -21,7 +21,7 @@ import attrs
 
 from adapters.broker import CancelOutcome, Ticket, TicketStatus
 from adapters.sim.broker import SimBroker
-from adapters.sim.exchange import SimExchange
+from adapters.sim.exchange import SimExchange, TruthOrder
 from adapters.sim.market import Bar
 from engine import AnomalyKind, CancelDecision, Order, OrderBook, OrderState, Side
 from engine import events as ev
@@ -96,27 +96,64 @@ def compare(book: OrderBook, exchange: SimExchange) -> list[Mismatch]:
         if order is None:
             out.append(Mismatch(no, "order", None, truth.state.name))
             continue
-        if order.state is not truth.state:
-            out.append(Mismatch(no, "state", order.state.name, truth.state.name))
-        for name, mine, theirs in (
-            ("qty", order.qty, truth.qty),
-            ("filled_qty", order.filled_qty, truth.filled),
-            ("cancelled_qty", order.cancelled_qty, truth.cancelled),
-            ("replaced_qty", order.replaced_qty, truth.replaced),
-            ("leaves_qty", order.leaves_qty, truth.leaves),
-            ("fill_notional", order.fill_notional, truth.notional),
-            ("successor", order.successor, truth.successor),
-            ("pending_cancel_qty", order.pending_cancel_qty, truth.inflight),
-            ("cancel_all_pending", order.cancel_all_pending, truth.inflight_all),
-        ):
-            if mine != theirs:
-                out.append(Mismatch(no, name, mine, theirs))
+        mine = _engine_view(order)
+        theirs = _truth_view(truth)
+        if mine != theirs:
+            out.extend(
+                Mismatch(no, name, a, b)
+                for name, a, b in zip(_FIELDS, mine, theirs, strict=True)
+                if a != b
+            )
     for no in orders:
         if no not in exchange.orders:
             out.append(Mismatch(no, "order", orders[no].state.name, None))
     for event in book.parked:
         out.append(Mismatch(_about(event), "parked", type(event).__name__, None))
     return out
+
+
+_FIELDS = (
+    "state",
+    "qty",
+    "filled_qty",
+    "cancelled_qty",
+    "replaced_qty",
+    "leaves_qty",
+    "fill_notional",
+    "successor",
+    "pending_cancel_qty",
+    "cancel_all_pending",
+)
+
+
+def _engine_view(o: Order) -> tuple[Any, ...]:
+    return (
+        o.state.name,
+        o.qty,
+        o.filled_qty,
+        o.cancelled_qty,
+        o.replaced_qty,
+        o.leaves_qty,
+        o.fill_notional,
+        o.successor,
+        o.pending_cancel_qty,
+        o.cancel_all_pending,
+    )
+
+
+def _truth_view(t: TruthOrder) -> tuple[Any, ...]:
+    return (
+        t.state.name,
+        t.qty,
+        t.filled,
+        t.cancelled,
+        t.replaced,
+        t.leaves,
+        t.notional,
+        t.successor,
+        t.inflight,
+        t.inflight_all,
+    )
 
 
 def _about(event: ev.Event) -> str:

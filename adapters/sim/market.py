@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
-from typing import Final
-
-import attrs
+from typing import Final, NamedTuple
 
 __all__ = ["START_PRICES", "Bar", "random_walk", "round_to_tick", "tick_size"]
 
@@ -46,12 +44,13 @@ def round_to_tick(price: int) -> int:
     return max(tick, price - price % tick)
 
 
-@attrs.frozen(slots=True)
-class Bar:
+class Bar(NamedTuple):
     """One step of market data for one symbol at ``at_ms`` (milliseconds into the simulation).
 
     ``volume`` is what traded in the step: the most the project's resting orders on each side
-    can get filled. A tick is a bar whose four prices are equal (:meth:`tick`).
+    can get filled. A tick is a bar whose four prices are equal (:meth:`tick`). A bar is a
+    plain tuple, cheap to make by the hundred thousand; :meth:`problem` says what is wrong with
+    one, and the exchange refuses such a bar.
     """
 
     stk_cd: str
@@ -62,9 +61,18 @@ class Bar:
     close: int
     volume: int
 
-    def __attrs_post_init__(self) -> None:
+    @classmethod
+    def tick(cls, stk_cd: str, at_ms: int, price: int, volume: int) -> Bar:
+        """Return a single trade of ``volume`` shares at ``price``."""
+        return cls(stk_cd, at_ms, price, price, price, price, volume)
+
+    def problem(self) -> str:
+        """Return what is wrong with this bar, or ``""`` when it is well formed."""
         if type(self.at_ms) is not int or self.at_ms < 0:
-            raise ValueError(f"bar time must be a non-negative int of ms, not {self.at_ms!r}")
+            return f"bar time must be a non-negative int of ms, not {self.at_ms!r}"
+        prices = (self.open, self.high, self.low, self.close)
+        if any(type(p) is not int for p in prices):
+            return f"bar prices must be ints (KRW): {self!r}"
         if (
             not 0
             < self.low
@@ -72,14 +80,10 @@ class Bar:
             <= max(self.open, self.close)
             <= self.high
         ):
-            raise ValueError(f"bar prices out of order: {self!r}")
+            return f"bar prices out of order (0 < low <= open, close <= high): {self!r}"
         if type(self.volume) is not int or self.volume < 0:
-            raise ValueError(f"bar volume must be a non-negative int, not {self.volume!r}")
-
-    @classmethod
-    def tick(cls, stk_cd: str, at_ms: int, price: int, volume: int) -> Bar:
-        """Return a single trade of ``volume`` shares at ``price``."""
-        return cls(stk_cd, at_ms, price, price, price, price, volume)
+            return f"bar volume must be a non-negative int, not {self.volume!r}"
+        return ""
 
 
 def random_walk(
@@ -102,6 +106,7 @@ def random_walk(
         raise ValueError("at least one symbol is needed")
     rng = random.Random(seed)
     rand = rng.random
+    volumes = max_volume + 1
     starts = {s: (start_prices or START_PRICES).get(s, 50_000) for s in symbols}
     prices = dict(starts)
     step = 0
@@ -114,12 +119,17 @@ def random_walk(
             stray = (last - starts[stk_cd]) / starts[stk_cd]
             up = min(0.3, max(0.0, 0.15 * (1 - 10 * stray)))
             roll = rand()
-            close = last + tick if roll < up else last - tick if roll > 1 - (0.3 - up) else last
-            close = round_to_tick(max(tick, close))
-            high = max(last, close) + (tick if rand() < 0.2 else 0)
-            low = max(tick, min(last, close) - (tick if rand() < 0.2 else 0))
-            volume = int(rand() * (max_volume + 1))
-            bars.append(Bar(stk_cd, at, last, high, low, close, volume))
+            if roll < up:
+                close = last + tick
+            elif roll > 0.7 + up and last > tick:
+                close = round_to_tick(last - tick)  # the tick below may be finer
+            else:
+                close = last
+            high = (close if close > last else last) + (tick if rand() < 0.2 else 0)
+            low = close if close < last else last
+            if low > tick and rand() < 0.2:
+                low = round_to_tick(low - tick)
+            bars.append(Bar(stk_cd, at, last, high, low, close, int(rand() * volumes)))
             prices[stk_cd] = close
         yield bars
         step += 1

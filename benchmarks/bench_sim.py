@@ -20,7 +20,6 @@ import argparse
 import gc
 import resource
 import time
-from datetime import datetime
 from typing import Any
 
 from adapters.sim import Delay, Latency, run_session
@@ -56,7 +55,7 @@ class RecordingBook(OrderBook):
 def _run(orders: int, seed: int, latency: Latency) -> tuple[float, int, int]:
     gc.collect()
     started = time.perf_counter()
-    harness, report = run_session(seed=seed, orders=orders, latency=latency, journal=False)
+    _, report = run_session(seed=seed, orders=orders, latency=latency, journal=False)
     elapsed = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(f"the simulation did not match the exchange: {report.mismatches[:5]}")
@@ -64,7 +63,7 @@ def _run(orders: int, seed: int, latency: Latency) -> tuple[float, int, int]:
 
 
 def _record(orders: int, seed: int, latency: Latency) -> list[tuple[str, Any, Any, Any]]:
-    import adapters.sim.session as session
+    from adapters.sim import session
 
     calls: list[tuple[str, Any, Any, Any]] = []
     real = session.OrderBook
@@ -102,7 +101,7 @@ def main() -> None:
 
     print(
         f"simulated day: {args.orders:,} orders, seed {args.seed}, latency {args.latency_ms} ms "
-        f"per channel ({datetime.now().date()})"
+        "per channel"
     )
     best = float("inf")
     events = orders = 0

@@ -212,7 +212,7 @@ class SimExchange:
         self._orders: dict[str, TruthOrder] = {}
         self._books: dict[str, _Book] = {}
         self._reference: dict[str, int] = {}
-        self._queue: list[tuple[int, int, Callable[..., None], tuple[Any, ...]]] = []
+        self._queue: list[tuple[int, int, Callable[..., object], tuple[Any, ...]]] = []
         self._seq = 0
         self._last_request = 0
         self._last_venue = 0
@@ -311,14 +311,33 @@ class SimExchange:
         heapq.heappush(self._queue, (self._delivery_time(), self._seq, self._sink, (event,)))
 
     def _answer(
-        self, ticket: Ticket, status: TicketStatus, ord_no: str, rc: tuple[str, str] | None
+        self,
+        ticket: Ticket,
+        status: TicketStatus,
+        ord_no: str,
+        rc: tuple[str, str] | None,
+        event: ev.Event | None = None,
     ) -> None:
-        """Send the order server's answer to ``ticket`` back over the delivery channel."""
+        """Send the order server's answer to ``ticket`` back over the delivery channel.
+
+        ``event`` is the fact the answer comes with (the 접수 of a new order, the acceptance or
+        rejection of a cancel): both arrive together, the answer first.
+        """
         code, message = rc if rc is not None else ("", "")
-        self._schedule(self._delivery_time(), self._resolve, ticket, status, ord_no, code, message)
+        if event is not None:
+            self.facts += 1
+        self._schedule(
+            self._delivery_time(), self._resolve, ticket, status, ord_no, code, message, event
+        )
 
     def _resolve(
-        self, ticket: Ticket, status: TicketStatus, ord_no: str, code: str, msg: str
+        self,
+        ticket: Ticket,
+        status: TicketStatus,
+        ord_no: str,
+        code: str,
+        msg: str,
+        event: ev.Event | None,
     ) -> None:
         ticket.status = status
         ticket.ord_no = ord_no
@@ -326,6 +345,8 @@ class SimExchange:
         ticket.message = msg
         if self.on_answer is not None:
             self.on_answer(ticket)
+        if event is not None:
+            self._sink(event)
 
     def _to_venue(self, action: Callable[..., None], *args: Any) -> None:
         """Send an accepted request on to the venue (first in, first out)."""
@@ -469,8 +490,8 @@ class SimExchange:
         no = self._number()
         order = TruthOrder(no, stk_cd, side, qty, price, market, tif, exchange, self._seq)
         self._orders[no] = order
-        self._answer(ticket, TicketStatus.ACCEPTED, no, None)
-        self._emit(ev.OrderAccepted(no, stk_cd, side, qty, price, exchange, ts=self.now))
+        accepted = ev.OrderAccepted(no, stk_cd, side, qty, price, exchange, ts=self.now)
+        self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
         self._to_venue(self._venue_place, order)
 
     def _target(
@@ -509,24 +530,19 @@ class SimExchange:
     def _serve_cancel(self, ticket: Ticket, orig_ord_no: str, qty: int) -> None:
         orig, refusal = self._target(orig_ord_no, qty)
         if refusal is not None or orig is None:
-            self._answer(ticket, TicketStatus.REJECTED, "", refusal)
-            self._emit_cancel_rejected(
-                orig_ord_no, "", ticket.request_id, refusal or RC_UNKNOWN_ORDER
+            rc = refusal or RC_UNKNOWN_ORDER
+            rejected = (
+                None  # a rejection about an unknown number has no order to tell the engine of
+                if orig is None
+                else ev.CancelRejected(orig_ord_no, *rc, "", ticket.request_id, ts=self.now)
             )
+            self._answer(ticket, TicketStatus.REJECTED, "", rc, rejected)
             return
         no = self._number()
         self._reserve(orig, qty)
-        self._answer(ticket, TicketStatus.ACCEPTED, no, None)
-        self._emit(ev.CancelAccepted(no, orig_ord_no, qty, ticket.request_id, ts=self.now))
+        accepted = ev.CancelAccepted(no, orig_ord_no, qty, ticket.request_id, ts=self.now)
+        self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
         self._to_venue(self._venue_cancel, orig, no, qty, ticket.request_id)
-
-    def _emit_cancel_rejected(
-        self, orig_ord_no: str, cancel_no: str, request_id: str, rc: tuple[str, str]
-    ) -> None:
-        if orig_ord_no in self._orders:  # a rejection about an unknown number has no order
-            self._emit(
-                ev.CancelRejected(orig_ord_no, rc[0], rc[1], cancel_no, request_id, ts=self.now)
-            )
 
     def _serve_modify(self, ticket: Ticket, orig_ord_no: str, qty: int, price: int) -> None:
         orig, refusal = self._target(orig_ord_no, qty)
@@ -622,7 +638,10 @@ class SimExchange:
     def _venue_cancel(self, orig: TruthOrder, cancel_no: str, qty: int, request_id: str) -> None:
         n = self._unreserve(orig, qty)
         if n == 0:  # everything filled (or expired) on the way: nothing left to cancel
-            self._emit_cancel_rejected(orig.ord_no, cancel_no, request_id, RC_NOTHING_LEFT)
+            code, message = RC_NOTHING_LEFT
+            self._emit(
+                ev.CancelRejected(orig.ord_no, code, message, cancel_no, request_id, ts=self.now)
+            )
             return
         orig.leaves -= n
         orig.cancelled += n

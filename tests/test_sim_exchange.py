@@ -394,3 +394,17 @@ def test_event_times_are_exchange_times() -> None:
     assert accepted.ts == START + timedelta(milliseconds=30)  # processed by the order server
     assert confirmed.ts == START + timedelta(milliseconds=50)  # reached the venue
     assert x.now == START + timedelta(milliseconds=150)  # delivered 100 ms later
+
+
+def test_resting_market_orders_come_before_every_limit() -> None:
+    x, tape = make()
+    x.on_bar(bar(0, 70_000, 0))  # no volume left: both orders rest
+    limit = rest(x, qty=10, price=70_500)
+    market = x.place(stk_cd=CODE, side=Side.BUY, qty=10, price=0, trde_tp="3")
+    x.advance(0)
+    x.advance(200)
+    x.on_bar(bar(200, 70_000, 10))
+    x.advance(200)
+    filled = {f.ord_no: f.qty for f in tape.of(ev.OrderFilled)}  # type: ignore[attr-defined]
+    assert filled == {market.ord_no: 10}
+    assert x.orders[limit].leaves == 10

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from bisect import insort
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from types import MappingProxyType
@@ -149,22 +150,29 @@ class TruthOrder:
 class _Book:
     """The resting orders of one symbol, and what is left of the last bar's volume."""
 
-    __slots__ = ("buy_left", "buys", "last", "sell_left", "sells")
+    __slots__ = ("buy_cap", "buy_left", "buys", "last", "sell_cap", "sell_left", "sells")
 
     def __init__(self) -> None:
+        # Resting orders in priority order (best price first, then time). Orders that finished
+        # stay until the list outgrows its cap, then it is compacted: amortised O(1) per order.
         self.buys: list[TruthOrder] = []
         self.sells: list[TruthOrder] = []
+        self.buy_cap = 16
+        self.sell_cap = 16
         self.last: Bar | None = None
         self.buy_left = 0
         self.sell_left = 0
 
 
+_FIRST: Final = -(1 << 62)  # market orders come before every limit
+
+
 def _buy_priority(o: TruthOrder) -> tuple[int, int]:
-    return (0 if o.market else -o.price, o.seq)
+    return (_FIRST if o.market else -o.price, o.seq)
 
 
 def _sell_priority(o: TruthOrder) -> tuple[int, int]:
-    return (0 if o.market else o.price, o.seq)
+    return (_FIRST if o.market else o.price, o.seq)
 
 
 class SimExchange:
@@ -595,9 +603,9 @@ class SimExchange:
             if order.tif == "IOC" or (order.market and last is None):
                 self._expire(order)
             elif order.side is Side.BUY:
-                book.buys.append(order)
+                insort(book.buys, order, key=_buy_priority)
             else:
-                book.sells.append(order)
+                insort(book.sells, order, key=_sell_priority)
 
     def _available(self, book: _Book, order: TruthOrder) -> int:
         """Return how many shares ``order`` could take right now from the last bar."""
@@ -695,37 +703,67 @@ class SimExchange:
             book = self._books[stk_cd] = _Book()
             self._reference[stk_cd] = first
         book.last = bar
-        book.buy_left = self._match(book.buys, volume, bar, True) if book.buys else volume
-        book.sell_left = self._match(book.sells, volume, bar, False) if book.sells else volume
-
-    def _match(self, resting: list[TruthOrder], volume: int, bar: Bar, buy: bool) -> int:
-        if buy:
-            low = bar.low
-            eligible = [o for o in resting if o.leaves and (o.market or o.price >= low)]
-            if len(eligible) > 1:
-                eligible.sort(key=_buy_priority)
+        buys = book.buys
+        if buys:
+            book.buy_left = self._match_buys(buys, volume, bar)
+            if len(buys) > book.buy_cap:
+                book.buys = buys = [o for o in buys if o.leaves]
+                book.buy_cap = 2 * len(buys) + 16
         else:
-            high = bar.high
-            eligible = [o for o in resting if o.leaves and (o.market or o.price <= high)]
-            if len(eligible) > 1:
-                eligible.sort(key=_sell_priority)
+            book.buy_left = volume
+        sells = book.sells
+        if sells:
+            book.sell_left = self._match_sells(sells, volume, bar)
+            if len(sells) > book.sell_cap:
+                book.sells = sells = [o for o in sells if o.leaves]
+                book.sell_cap = 2 * len(sells) + 16
+        else:
+            book.sell_left = volume
+
+    def _match_buys(self, resting: list[TruthOrder], volume: int, bar: Bar) -> int:
+        """Fill the buys ``bar`` reached, best price first, up to ``volume``; return the rest."""
         first = bar.open
-        filled = False
-        for order in eligible:
+        low = bar.low
+        for order in resting:
+            leaves = order.leaves
+            if not leaves:
+                continue  # finished; dropped at the next compaction
             if not volume:
                 break
-            qty = order.leaves if order.leaves < volume else volume
-            volume -= qty
             if order.market:
                 price = first
-            elif buy:
-                price = first if first <= order.price else order.price
             else:
-                price = first if first >= order.price else order.price
+                price = order.price
+                if price < low:
+                    break  # in priority order: no later buy is reached either
+                if first <= price:
+                    price = first
+            qty = leaves if leaves < volume else volume
+            volume -= qty
             self._fill(order, qty, price)
-            filled = True
-        if filled or len(resting) > 64:
-            resting[:] = [o for o in resting if o.leaves]
+        return volume
+
+    def _match_sells(self, resting: list[TruthOrder], volume: int, bar: Bar) -> int:
+        """Fill the sells ``bar`` reached, best price first, up to ``volume``; return the rest."""
+        first = bar.open
+        high = bar.high
+        for order in resting:
+            leaves = order.leaves
+            if not leaves:
+                continue
+            if not volume:
+                break
+            if order.market:
+                price = first
+            else:
+                price = order.price
+                if price > high:
+                    break
+                if first >= price:
+                    price = first
+            qty = leaves if leaves < volume else volume
+            volume -= qty
+            self._fill(order, qty, price)
         return volume
 
     # -- the end of the session --------------------------------------------------------------

@@ -89,27 +89,48 @@ def compare(book: OrderBook, exchange: SimExchange) -> list[Mismatch]:
     Compared per order: state, Q, F, C, M, L, the fills' notional, the modify chain, and that
     no cancel is still pending; orders only one side knows and events still parked count too.
     """
-    out: list[Mismatch] = []
-    orders = book.orders
-    for no, truth in exchange.orders.items():
-        order = orders.get(no)
-        if order is None:
-            out.append(Mismatch(no, "order", None, truth.state.name))
-            continue
-        mine = _engine_view(order)
-        theirs = _truth_view(truth)
-        if mine != theirs:
-            out.extend(
-                Mismatch(no, name, a, b)
-                for name, a, b in zip(_FIELDS, mine, theirs, strict=True)
-                if a != b
-            )
-    for no in orders:
-        if no not in exchange.orders:
-            out.append(Mismatch(no, "order", orders[no].state.name, None))
-    for event in book.parked:
-        out.append(Mismatch(_about(event), "parked", type(event).__name__, None))
-    return out
+    return _Audit(book, exchange).mismatches
+
+
+class _Audit:
+    """One pass over the book: the comparison with the truth, the invariants, the totals."""
+
+    def __init__(self, book: OrderBook, exchange: SimExchange) -> None:
+        self.mismatches: list[Mismatch] = []
+        self.violations: list[str] = []
+        self.states: Counter[str] = Counter()
+        self.shares = {"filled": 0, "cancelled": 0, "replaced": 0}
+        out = self.mismatches
+        truths = exchange.orders
+        states = self.states
+        filled = cancelled = replaced = 0
+        for no, order in book.orders.items():
+            mine = _engine_view(order)
+            state, q, f, c, m, leaves, _, _, p, _ = mine
+            states[state] += 1
+            filled += f
+            cancelled += c
+            replaced += m
+            if f + c + m + leaves != q or min(f, c, m, leaves, p) < 0:
+                self.violations.append(f"{no}: F+C+M+L={f + c + m + leaves} Q={q} {order!r}")
+            truth = truths.get(no)
+            if truth is None:
+                out.append(Mismatch(no, "order", state, None))
+                continue
+            theirs = _truth_view(truth)
+            if mine != theirs:
+                out.extend(
+                    Mismatch(no, name, a, b)
+                    for name, a, b in zip(_FIELDS, mine, theirs, strict=True)
+                    if a != b
+                )
+        self.shares = {"filled": filled, "cancelled": cancelled, "replaced": replaced}
+        orders = book.orders
+        for no, truth in truths.items():
+            if no not in orders:
+                out.append(Mismatch(no, "order", None, truth.state.name))
+        for event in book.parked:
+            out.append(Mismatch(_about(event), "parked", type(event).__name__, None))
 
 
 _FIELDS = (
@@ -308,9 +329,12 @@ class Harness:
         exchange.advance(at)
         for bar in bars:
             exchange.on_bar(bar)
-        exchange.advance(at)
+        queue = exchange._queue
+        if queue and queue[0][0] <= at:
+            exchange.advance(at)  # facts of the bars that reach the engine with no delay
         self.strategy.on_bars(self, bars)
-        exchange.advance(at)  # what has no latency happens now, before the next step
+        if queue and queue[0][0] <= at:
+            exchange.advance(at)  # what has no latency happens now, before the next step
         self.steps += 1
         if self.on_step is not None:
             self.on_step(self)
@@ -377,13 +401,8 @@ class Harness:
     def report(self) -> Report:
         """Return the report as of now (:meth:`finish` gives the final one)."""
         book = self.book
-        states: Counter[str] = Counter()
-        filled = cancelled = replaced = 0
-        for order in book.orders.values():
-            states[order.state.name] += 1
-            filled += order.filled_qty
-            cancelled += order.cancelled_qty
-            replaced += order.replaced_qty
+        audit = _Audit(book, self.exchange)
+        states = audit.states
         anomalies: Counter[str] = Counter(a.kind for a in book.anomalies)
         races = self.races.copy()
         if anomalies[AnomalyKind.LATE_FILL]:
@@ -392,7 +411,7 @@ class Harness:
             orders=len(book),
             events=self.events,
             states={s.name: states[s.name] for s in OrderState if states[s.name]},
-            shares={"filled": filled, "cancelled": cancelled, "replaced": replaced},
+            shares=audit.shares,
             placements={
                 "sent": self.placed,
                 "modifies": self.modifies,
@@ -407,6 +426,6 @@ class Harness:
             },
             races=dict(sorted(races.items())),
             anomalies=dict(sorted(anomalies.items())),
-            mismatches=compare(book, self.exchange),
-            invariant_violations=check_invariants(book),
+            mismatches=audit.mismatches,
+            invariant_violations=audit.violations,
         )

@@ -110,14 +110,16 @@ def random_walk(
     starts = {s: (start_prices or START_PRICES).get(s, 50_000) for s in symbols}
     prices = dict(starts)
     step = 0
+    ticks = {s: tick_size(p) for s, p in prices.items()}
     while steps is None or step < steps:
         at = step * step_ms
         bars = []
         for stk_cd in symbols:
             last = prices[stk_cd]
-            tick = tick_size(last)
-            stray = (last - starts[stk_cd]) / starts[stk_cd]
-            up = min(0.3, max(0.0, 0.15 * (1 - 10 * stray)))
+            tick = ticks[stk_cd]
+            start = starts[stk_cd]
+            up = 0.15 * (1 - 10 * (last - start) / start)
+            up = 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
             roll = rand()
             if roll < up:
                 close = last + tick
@@ -125,11 +127,14 @@ def random_walk(
                 close = round_to_tick(last - tick)  # the tick below may be finer
             else:
                 close = last
-            high = (close if close > last else last) + (tick if rand() < 0.2 else 0)
+            if close != last:
+                prices[stk_cd] = close
+                ticks[stk_cd] = tick = tick_size(close)
+            reach = rand()  # one draw for both: 20% a tick higher, 20% a tick lower
+            high = (close if close > last else last) + (tick if reach < 0.2 else 0)
             low = close if close < last else last
-            if low > tick and rand() < 0.2:
+            if reach > 0.8 and low > tick:
                 low = round_to_tick(low - tick)
             bars.append(Bar(stk_cd, at, last, high, low, close, int(rand() * volumes)))
-            prices[stk_cd] = close
         yield bars
         step += 1

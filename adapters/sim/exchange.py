@@ -186,6 +186,40 @@ class SimExchange:
     symbol's first price; a limit order outside it is rejected by the venue (거부).
     """
 
+    __slots__ = (
+        "_books",
+        "_closed",
+        "_day",
+        "_day_end",
+        "_delivery",
+        "_dt_ms",
+        "_exec_no",
+        "_last_delivery",
+        "_last_request",
+        "_last_venue",
+        "_next_no",
+        "_now",
+        "_now_dt",
+        "_orders",
+        "_queue",
+        "_random",
+        "_reference",
+        "_reorder",
+        "_request",
+        "_request_no",
+        "_seq",
+        "_sink",
+        "_venue",
+        "facts",
+        "latency",
+        "on_answer",
+        "price_band",
+        "requests",
+        "rng",
+        "sessions",
+        "start",
+    )
+
     def __init__(
         self,
         *,

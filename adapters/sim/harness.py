@@ -231,6 +231,28 @@ class Report:
 class Harness:
     """Runs ``strategy`` against ``exchange`` with ``book`` as the engine (see the module)."""
 
+    __slots__ = (
+        "_finished",
+        "_orders",
+        "_requests",
+        "book",
+        "broker",
+        "cancel_rejections",
+        "cancels_confirmed",
+        "cancels_requested",
+        "cancels_sent",
+        "events",
+        "exchange",
+        "modifies",
+        "on_step",
+        "place_rejections",
+        "placed",
+        "races",
+        "refusals",
+        "steps",
+        "strategy",
+    )
+
     def __init__(
         self,
         exchange: SimExchange,

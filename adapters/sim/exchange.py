@@ -349,8 +349,14 @@ class SimExchange:
     def _emit(self, event: ev.Event) -> None:
         """Deliver ``event`` to the sink after the delivery latency (the hot path: inlined)."""
         self.facts += 1
+        low, span = self._delivery
+        at = self._now + (low + int(self._random() * span) if span > 1 else low)
+        if not self._reorder:
+            if at < self._last_delivery:
+                at = self._last_delivery
+            self._last_delivery = at
         self._seq += 1
-        heapq.heappush(self._queue, (self._delivery_time(), self._seq, self._sink, (event,)))
+        heapq.heappush(self._queue, (at, self._seq, self._sink, (event,)))
 
     def _answer(
         self,

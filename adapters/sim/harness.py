@@ -233,6 +233,7 @@ class Harness:
 
     __slots__ = (
         "_finished",
+        "_on_event",
         "_orders",
         "_requests",
         "book",
@@ -282,6 +283,7 @@ class Harness:
         # request id -> (shares allowed when requested, cancel-all?)
         self._requests: dict[str, tuple[int, bool]] = {}
         self._orders = self.book.orders  # a live read-only view
+        self._on_event = strategy.on_event
         self._finished: Report | None = None
 
     # -- what a strategy sees and does ----------------------------------------------------------
@@ -398,7 +400,7 @@ class Harness:
         order = book.apply(event)
         if order is None:
             self.races[Race.EARLY_EVENT] += 1
-        self.strategy.on_event(self, event, order)
+        self._on_event(self, event, order)
 
     def _settled(self, event: ev.CancelConfirmed | ev.CancelRejected, confirmed: bool) -> None:
         known = self._requests.pop(event.request_id, None)

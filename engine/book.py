@@ -504,7 +504,9 @@ class OrderBook:
         orig._l = leaves
         orig._confirmed = True
         orig._st = dst
-        orig._successor = e.ord_no
+        successor_no = orig._successor
+        if successor_no is None or _newer(e.ord_no, successor_no):
+            orig._successor = e.ord_no  # the newest piece, whatever order the modifies came in
         self._orders[e.ord_no] = successor
         self._take(e)
         if from_cancelled:
@@ -833,6 +835,11 @@ class OrderBook:
             # Refused: report the decision for the quantity as the caller wrote it ("11", not 11).
             raise CancelRefused(self.decide_cancel(ord_no, qty, at=at, clamp=clamp)) from None
         return CancelRequest(request_id, ord_no, order._stk_cd, order._exchange, n, n == 0)
+
+
+def _newer(a: str, b: str) -> bool:
+    """Return True when order number ``a`` was given after ``b`` (numbers rise through the day)."""
+    return (len(a), a) > (len(b), b)
 
 
 _TERMINAL_REFUSALS = {

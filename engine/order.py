@@ -253,7 +253,11 @@ class Order:
 
     @property
     def successor(self) -> str | None:
-        """Return the order number this order was modified into, or None."""
+        """Return the order number this order was modified into, or None.
+
+        An order modified in pieces names its newest piece (the highest order number of the
+        day), whatever order the modifies were delivered in.
+        """
         return self._successor
 
     @property

@@ -297,3 +297,21 @@ def test_an_acceptance_after_a_rejection_without_number_is_taken() -> None:
     with pytest.raises(InvalidEvent):  # but a confirmation of a rejected cancel contradicts it
         book.apply(ev.CancelConfirmed("C1", "0000001", 3))
     assert OrderBook.replay(book.events).snapshot() == book.snapshot()
+
+
+def test_an_order_modified_in_pieces_names_its_newest_piece_whatever_the_delivery_order() -> None:
+    def book_after(events: list[ev.Event]) -> OrderBook:
+        book = OrderBook()
+        book.apply(ev.OrderAccepted("0000001", "005930", Side.BUY, 3, 70_900))
+        for event in events:
+            book.apply(event)
+        return book
+
+    first = ev.OrderAmended("0000002", "0000001", 1, 70_800)
+    second = ev.OrderAmended("0000003", "0000001", 2, 70_700)
+    in_order, reordered = book_after([first, second]), book_after([second, first])
+    for book in (in_order, reordered):
+        assert book.get("0000001").successor == "0000003"
+        decision = book.decide_cancel("0000001", "0")
+        assert (decision.reason, decision.successor) == (Refusal.REPLACED, "0000003")
+    assert in_order.snapshot() == reordered.snapshot()

@@ -170,3 +170,27 @@ def test_a_finished_harness_refuses_more_steps() -> None:
     with pytest.raises(RuntimeError):
         harness.step([Bar.tick("005930", 10**9, 70_000, 1)])
     assert harness.finish() is harness.finish()  # the final report is kept
+
+
+class ModifyThenCancel(Strategy):
+    """Modifies all of its order to a new price and, in the same step, cancels all of it."""
+
+    def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
+        step = bars[0].at_ms // 200
+        if step == 0:
+            harness.place("005930", Side.BUY, 10, 69_000)
+        elif step == 1:
+            ord_no = next(iter(harness.book.orders))
+            harness.modify(ord_no, 0, 68_900)
+            assert harness.cancel(ord_no, "0").request is not None  # the engine cannot know
+
+
+def test_a_cancel_beaten_by_the_strategys_own_modify_is_not_called_a_fill_race() -> None:
+    exchange = SimExchange(seed=1, start=DEFAULT_START)  # no latency at all
+    harness = Harness(exchange, ModifyThenCancel())
+    for step in range(3):
+        harness.step([Bar.tick("005930", step * 200, 70_000, 0)])
+    report = harness.finish()
+    assert report.ok
+    assert report.cancels["rejected"] == {"RC4033": 1}
+    assert report.races == {Race.MODIFY_TOOK_SHARES: 1}

@@ -30,6 +30,7 @@ _RACE_TEXT = {
     "CANCEL_ALL_TOO_LATE": "a cancel-all found nothing left: RC4033 (scenario 10)",
     "CANCEL_ALL_AFTER_FILL": "a cancel-all took what fills left over (scenario 11)",
     "PARTIAL_CANCEL_TOO_LATE": "a partial cancel was rejected: fills took its shares",
+    "MODIFY_TOOK_SHARES": "the strategy's own modify took shares a cancel was allowed",
     "LATE_FILL": "a fill arrived after a cancel took its shares (scenario 13)",
     "EARLY_EVENT": "an event arrived before its order's 접수 and was parked (scenario 17)",
 }

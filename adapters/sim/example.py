@@ -90,8 +90,8 @@ class ExampleStrategy(Strategy):
             trde_tp = "20"
         elif kind < 0.10:
             price = last * 2  # outside the daily band: the venue rejects it (거부)
-        if price:
-            price = round_to_tick(price)
+        if trde_tp != "3":
+            price = round_to_tick(price)  # a valid tick, and at least one tick (never 0 KRW)
         self.remaining -= 1
         self._waiting += 1
         harness.place(bar.stk_cd, side, qty, price, trde_tp=trde_tp)

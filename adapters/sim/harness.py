@@ -42,6 +42,9 @@ class Race:
     CANCEL_ALL_AFTER_FILL = "CANCEL_ALL_AFTER_FILL"
     #: A partial cancel was rejected (RC4042/RC4033): fills took its shares after it was allowed.
     PARTIAL_CANCEL_TOO_LATE = "PARTIAL_CANCEL_TOO_LATE"
+    #: The strategy's own modify moved shares the engine had allowed a cancel to take (the
+    #: engine reserves nothing for a modify, so the cancel found less than it was allowed).
+    MODIFY_TOOK_SHARES = "MODIFY_TOOK_SHARES"
     #: Scenario 13: a fill reached the engine after a cancel or expiry had taken its shares.
     LATE_FILL = "LATE_FILL"
     #: Scenario 17: an event reached the engine before its order's 접수 (it was parked).
@@ -233,6 +236,8 @@ class Harness:
 
     __slots__ = (
         "_finished",
+        "_modify_tickets",
+        "_modifying",
         "_on_event",
         "_orders",
         "_requests",
@@ -284,6 +289,9 @@ class Harness:
         self._requests: dict[str, tuple[int, bool]] = {}
         self._orders = self.book.orders  # a live read-only view
         self._on_event = strategy.on_event
+        # modifies on their way, per order (until its OrderAmended or a rejection arrives)
+        self._modifying: Counter[str] = Counter()
+        self._modify_tickets: dict[str, str] = {}
         self._finished: Report | None = None
 
     # -- what a strategy sees and does ----------------------------------------------------------
@@ -316,7 +324,10 @@ class Harness:
         """Send a modify of ``qty`` shares (0 = all remaining) of ``ord_no`` to ``price``."""
         self.modifies += 1
         order = self.book.get(ord_no)
-        return self.broker.modify(orig_ord_no=ord_no, stk_cd=order.stk_cd, qty=qty, price=price)
+        ticket = self.broker.modify(orig_ord_no=ord_no, stk_cd=order.stk_cd, qty=qty, price=price)
+        self._modifying[ord_no] += 1
+        self._modify_tickets[ticket.request_id] = ord_no
+        return ticket
 
     def decide(self, ord_no: str, qty: int | str = 0) -> CancelDecision:
         """Return the engine's decision on a cancel now, without asking for it."""
@@ -397,6 +408,8 @@ class Harness:
         elif cls is ev.CancelRejected:
             self.cancel_rejections[event.code] += 1  # type: ignore[union-attr]
             self._settled(event, False)  # type: ignore[arg-type]
+        elif cls is ev.OrderAmended:
+            self._modify_done(event.orig_ord_no)  # type: ignore[union-attr]
         order = book.apply(event)
         if order is None:
             self.races[Race.EARLY_EVENT] += 1
@@ -407,18 +420,30 @@ class Harness:
         if known is None:
             return
         allowed, cancel_all = known
-        if confirmed:
-            if event.qty < allowed:  # type: ignore[union-attr]
-                kind = Race.CANCEL_ALL_AFTER_FILL if cancel_all else Race.PARTIAL_CANCEL_SHRUNK
-                self.races[kind] += 1
-        elif cancel_all:
-            self.races[Race.CANCEL_ALL_TOO_LATE] += 1
+        if confirmed and event.qty >= allowed:  # type: ignore[union-attr]
+            return
+        if self._modifying[event.orig_ord_no]:
+            kind = Race.MODIFY_TOOK_SHARES  # perhaps with fills: the modify is the one to see
+        elif confirmed:
+            kind = Race.CANCEL_ALL_AFTER_FILL if cancel_all else Race.PARTIAL_CANCEL_SHRUNK
         else:
-            self.races[Race.PARTIAL_CANCEL_TOO_LATE] += 1
+            kind = Race.CANCEL_ALL_TOO_LATE if cancel_all else Race.PARTIAL_CANCEL_TOO_LATE
+        self.races[kind] += 1
+
+    def _modify_done(self, ord_no: str) -> None:
+        if self._modifying[ord_no] > 1:
+            self._modifying[ord_no] -= 1
+        else:
+            self._modifying.pop(ord_no, None)
 
     def _answered(self, ticket: Ticket) -> None:
-        if ticket.kind == "place" and ticket.status is TicketStatus.REJECTED:
-            self.place_rejections[ticket.code] += 1
+        if ticket.status is TicketStatus.REJECTED:
+            if ticket.kind == "place":
+                self.place_rejections[ticket.code] += 1
+            elif ticket.kind == "modify":
+                self._modify_done(self._modify_tickets.pop(ticket.request_id, ""))
+        elif ticket.kind == "modify":
+            self._modify_tickets.pop(ticket.request_id, None)
         self.strategy.on_answer(self, ticket)
 
     # -- the report ---------------------------------------------------------------------------

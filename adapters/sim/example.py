@@ -57,7 +57,7 @@ class ExampleStrategy(Strategy):
         quota = min(self.orders, -(-self.orders * self._step // self._placing_steps))
         count = len(bars)
         while self.orders - self.remaining < quota:
-            self._place(harness, bars[draw_int(rng, 0, count - 1)])
+            self._place(harness, bars[int(rng.random() * count)])
 
     def on_answer(self, harness: Harness, ticket: Ticket) -> None:
         if ticket.kind == "place":
@@ -77,8 +77,8 @@ class ExampleStrategy(Strategy):
         last = bar.close
         tick = tick_size(last)
         side = Side.BUY if rng.random() < 0.5 else Side.SELL
-        qty = draw_int(rng, 1, 50) * 10
-        away = draw_int(rng, -1, 5) * tick  # ticks on the passive side; -1 crosses the spread
+        qty = (1 + int(rng.random() * 50)) * 10  # 10 to 500 shares
+        away = (int(rng.random() * 7) - 1) * tick  # -1 to 5 ticks on the passive side
         price = last - away if side is Side.BUY else last + away
         kind = rng.random()
         trde_tp = "0"
@@ -98,11 +98,11 @@ class ExampleStrategy(Strategy):
 
     # -- acting on an order ------------------------------------------------------------------
     def _later(self, ord_no: str) -> None:
-        self._due.append((self._step + draw_int(self.rng, 1, 6), ord_no))
+        self._due.append((self._step + 1 + int(self.rng.random() * 6), ord_no))  # 1-6 steps
 
     def _act(self, harness: Harness, ord_no: str) -> None:
         rng = self.rng
-        order = harness.book.orders.get(ord_no)
+        order = harness.orders.get(ord_no)
         if order is None:
             return
         count = self._actions.get(ord_no, 0) + 1

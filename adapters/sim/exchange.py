@@ -342,15 +342,25 @@ class SimExchange:
         low, span = self._delivery
         at = self._now + (low + int(self._random() * span) if span > 1 else low)
         if not self._reorder:
-            at = max(at, self._last_delivery)
+            if at < self._last_delivery:
+                at = self._last_delivery
             self._last_delivery = at
         return at
 
-    def _emit(self, event: ev.Event) -> None:
-        """Deliver ``event`` to the sink after the delivery latency (the hot path: inlined)."""
+    def _fact(self, cls: Callable[..., ev.Event], *args: Any) -> ev.Event:
+        """Return the event ``cls(*args)`` stamped with the simulated time."""
+        return cls(*args, ts=self.now)
+
+    def _emit(self, cls: Callable[..., ev.Event], *args: Any) -> None:
+        """Deliver the fact ``cls(*args)`` to the sink after the delivery latency (hot: inlined)."""
+        now = self._now
+        if self._dt_ms != now:
+            self._dt_ms = now
+            self._now_dt = self.start + timedelta(milliseconds=now)
+        event = cls(*args, ts=self._now_dt)
         self.facts += 1
         low, span = self._delivery
-        at = self._now + (low + int(self._random() * span) if span > 1 else low)
+        at = now + (low + int(self._random() * span) if span > 1 else low)
         if not self._reorder:
             if at < self._last_delivery:
                 at = self._last_delivery
@@ -400,7 +410,8 @@ class SimExchange:
         """Send an accepted request on to the venue (first in, first out)."""
         low, span = self._venue
         at = self._now + (low + int(self._random() * span) if span > 1 else low)
-        at = max(at, self._last_venue)
+        if at < self._last_venue:
+            at = self._last_venue
         self._last_venue = at
         self._schedule(at, action, *args)
 
@@ -413,7 +424,8 @@ class SimExchange:
         ticket = Ticket(kind, request_id or f"S{self._request_no:07d}")
         low, span = self._request
         at = self._now + (low + int(self._random() * span) if span > 1 else low)
-        at = max(at, self._last_request)
+        if at < self._last_request:
+            at = self._last_request
         self._last_request = at
         self._schedule(at, serve, ticket, *args)
         return ticket
@@ -538,7 +550,7 @@ class SimExchange:
         no = self._number()
         order = TruthOrder(no, stk_cd, side, qty, price, market, tif, exchange, self._seq)
         self._orders[no] = order
-        accepted = ev.OrderAccepted(no, stk_cd, side, qty, price, exchange, ts=self.now)
+        accepted = self._fact(ev.OrderAccepted, no, stk_cd, side, qty, price, exchange)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
         self._to_venue(self._venue_place, order)
 
@@ -582,13 +594,13 @@ class SimExchange:
             rejected = (
                 None  # a rejection about an unknown number has no order to tell the engine of
                 if orig is None
-                else ev.CancelRejected(orig_ord_no, *rc, "", ticket.request_id, ts=self.now)
+                else self._fact(ev.CancelRejected, orig_ord_no, *rc, "", ticket.request_id)
             )
             self._answer(ticket, TicketStatus.REJECTED, "", rc, rejected)
             return
         no = self._number()
         self._reserve(orig, qty)
-        accepted = ev.CancelAccepted(no, orig_ord_no, qty, ticket.request_id, ts=self.now)
+        accepted = self._fact(ev.CancelAccepted, no, orig_ord_no, qty, ticket.request_id)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
         self._to_venue(self._venue_cancel, orig, no, qty, ticket.request_id)
 
@@ -620,10 +632,10 @@ class SimExchange:
             order.cancelled = order.leaves
             order.leaves = 0
             code, message = PRICE_BAND_REJECT
-            self._emit(ev.OrderRejected(order.ord_no, code, message, ts=self.now))
+            self._emit(ev.OrderRejected, order.ord_no, code, message)
             return
         order.confirmed = True
-        self._emit(ev.OrderConfirmed(order.ord_no, ts=self.now))
+        self._emit(ev.OrderConfirmed, order.ord_no)
         self._enter(book, order)
 
     def _enter(self, book: _Book, order: TruthOrder) -> None:
@@ -675,25 +687,23 @@ class SimExchange:
         order.filled += qty
         order.leaves -= qty
         order.notional += qty * price
-        self._emit(ev.OrderFilled(order.ord_no, f"{self._exec_no}", qty, price, ts=self.now))
+        self._emit(ev.OrderFilled, order.ord_no, f"{self._exec_no}", qty, price)
 
     def _expire(self, order: TruthOrder) -> None:
         if order.leaves:
             order.cancelled += order.leaves
             order.leaves = 0
-            self._emit(ev.OrderExpired(order.ord_no, ts=self.now))
+            self._emit(ev.OrderExpired, order.ord_no)
 
     def _venue_cancel(self, orig: TruthOrder, cancel_no: str, qty: int, request_id: str) -> None:
         n = self._unreserve(orig, qty)
         if n == 0:  # everything filled (or expired) on the way: nothing left to cancel
             code, message = RC_NOTHING_LEFT
-            self._emit(
-                ev.CancelRejected(orig.ord_no, code, message, cancel_no, request_id, ts=self.now)
-            )
+            self._emit(ev.CancelRejected, orig.ord_no, code, message, cancel_no, request_id)
             return
         orig.leaves -= n
         orig.cancelled += n
-        self._emit(ev.CancelConfirmed(cancel_no, orig.ord_no, n, request_id, ts=self.now))
+        self._emit(ev.CancelConfirmed, cancel_no, orig.ord_no, n, request_id)
 
     def _venue_modify(self, orig: TruthOrder, new_no: str, qty: int, price: int) -> None:
         n = self._unreserve(orig, qty)
@@ -716,7 +726,7 @@ class SimExchange:
         )
         successor.confirmed = True
         self._orders[new_no] = successor
-        self._emit(ev.OrderAmended(new_no, orig.ord_no, n, price, ts=self.now))
+        self._emit(ev.OrderAmended, new_no, orig.ord_no, n, price)
         self._enter(self._books[orig.stk_cd], successor)
 
     # -- market data -------------------------------------------------------------------------

@@ -105,7 +105,7 @@ class _Audit:
         self.shares = {"filled": 0, "cancelled": 0, "replaced": 0}
         out = self.mismatches
         truths = exchange.orders
-        states = self.states
+        states: Counter[OrderState] = Counter()
         filled = cancelled = replaced = 0
         for no, order in book.orders.items():
             mine = _engine_view(order)
@@ -118,15 +118,16 @@ class _Audit:
                 self.violations.append(f"{no}: F+C+M+L={f + c + m + leaves} Q={q} {order!r}")
             truth = truths.get(no)
             if truth is None:
-                out.append(Mismatch(no, "order", state, None))
+                out.append(Mismatch(no, "order", state.name, None))
                 continue
             theirs = _truth_view(truth)
             if mine != theirs:
                 out.extend(
-                    Mismatch(no, name, a, b)
+                    Mismatch(no, name, _plain(a), _plain(b))
                     for name, a, b in zip(_FIELDS, mine, theirs, strict=True)
                     if a != b
                 )
+        self.states = Counter({s.name: n for s, n in states.items()})
         self.shares = {"filled": filled, "cancelled": cancelled, "replaced": replaced}
         orders = book.orders
         for no, truth in truths.items():
@@ -150,9 +151,13 @@ _FIELDS = (
 )
 
 
+def _plain(value: Any) -> Any:
+    return value.name if isinstance(value, OrderState) else value
+
+
 def _engine_view(o: Order) -> tuple[Any, ...]:
     return (
-        o.state.name,
+        o.state,
         o.qty,
         o.filled_qty,
         o.cancelled_qty,
@@ -167,7 +172,7 @@ def _engine_view(o: Order) -> tuple[Any, ...]:
 
 def _truth_view(t: TruthOrder) -> tuple[Any, ...]:
     return (
-        t.state.name,
+        t.state,
         t.qty,
         t.filled,
         t.cancelled,
@@ -238,6 +243,7 @@ class Harness:
         "_finished",
         "_modify_tickets",
         "_modifying",
+        "_on_bars",
         "_on_event",
         "_orders",
         "_requests",
@@ -251,6 +257,7 @@ class Harness:
         "exchange",
         "modifies",
         "on_step",
+        "orders",
         "place_rejections",
         "placed",
         "races",
@@ -287,8 +294,9 @@ class Harness:
         self.modifies = 0
         # request id -> (shares allowed when requested, cancel-all?)
         self._requests: dict[str, tuple[int, bool]] = {}
-        self._orders = self.book.orders  # a live read-only view
+        self.orders = self._orders = self.book.orders  # a live read-only view of the engine
         self._on_event = strategy.on_event
+        self._on_bars = strategy.on_bars
         # modifies on their way, per order (until its OrderAmended or a rejection arrives)
         self._modifying: Counter[str] = Counter()
         self._modify_tickets: dict[str, str] = {}
@@ -336,7 +344,9 @@ class Harness:
     def cancel(self, ord_no: str, qty: int | str = 0) -> CancelOutcome:
         """Ask the engine for a cancel; send it only if allowed. Refusals carry their reason."""
         self.cancels_requested += 1
-        outcome = self.broker.cancel(self.book, ord_no, qty, at=self._at())
+        book = self.book
+        at = self.exchange.now if book.calendar is not None else None
+        outcome = self.broker.cancel(book, ord_no, qty, at=at)
         if outcome.request is None:
             reason = outcome.decision.reason
             self.refusals[reason.name if reason is not None else "?"] += 1
@@ -367,7 +377,7 @@ class Harness:
         queue = exchange._queue
         if queue and queue[0][0] <= at:
             exchange.advance(at)  # facts of the bars that reach the engine with no delay
-        self.strategy.on_bars(self, bars)
+        self._on_bars(self, bars)
         if queue and queue[0][0] <= at:
             exchange.advance(at)  # what has no latency happens now, before the next step
         self.steps += 1

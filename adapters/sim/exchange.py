@@ -333,10 +333,6 @@ class SimExchange:
         while self._queue:
             self.advance(self._queue[0][0])
 
-    def _schedule(self, at: int, action: Callable[..., None], *args: Any) -> None:
-        self._seq += 1
-        heapq.heappush(self._queue, (at, self._seq, action, args))
-
     def _delivery_time(self) -> int:
         """Return when a fact of now reaches the engine (first in, first out unless reordered)."""
         low, span = self._delivery
@@ -384,9 +380,9 @@ class SimExchange:
         code, message = rc if rc is not None else ("", "")
         if event is not None:
             self.facts += 1
-        self._schedule(
-            self._delivery_time(), self._resolve, ticket, status, ord_no, code, message, event
-        )
+        self._seq += 1
+        args = (ticket, status, ord_no, code, message, event)
+        heapq.heappush(self._queue, (self._delivery_time(), self._seq, self._resolve, args))
 
     def _resolve(
         self,
@@ -413,12 +409,14 @@ class SimExchange:
         if at < self._last_venue:
             at = self._last_venue
         self._last_venue = at
-        self._schedule(at, action, *args)
+        self._seq += 1
+        heapq.heappush(self._queue, (at, self._seq, action, args))
 
     def _send(
         self, kind: str, serve: Callable[..., None], *args: Any, request_id: str = ""
     ) -> Ticket:
-        self._new_day()
+        if self._now >= self._day_end:
+            self._new_day()
         self.requests += 1
         self._request_no += 1
         ticket = Ticket(kind, request_id or f"S{self._request_no:07d}")
@@ -427,7 +425,8 @@ class SimExchange:
         if at < self._last_request:
             at = self._last_request
         self._last_request = at
-        self._schedule(at, serve, ticket, *args)
+        self._seq += 1
+        heapq.heappush(self._queue, (at, self._seq, serve, (ticket, *args)))
         return ticket
 
     # -- requests (the broker's order server) -------------------------------------------------
@@ -512,7 +511,8 @@ class SimExchange:
         return (midnight - self.start) // timedelta(milliseconds=1)
 
     def _number(self) -> str:
-        self._new_day()
+        if self._now >= self._day_end:
+            self._new_day()
         no = self._next_no
         if no > _MAX_ORD_NO:
             raise SimError("order numbers of the day are exhausted (9,999,999)")
@@ -543,7 +543,9 @@ class SimExchange:
         tif: str,
         exchange: str,
     ) -> None:
-        refusal = self._session_refusal(exchange)
+        refusal = (
+            self._session_refusal(exchange) if self._closed or self.sessions is not None else None
+        )
         if refusal is not None:
             self._answer(ticket, TicketStatus.REJECTED, "", refusal)
             return

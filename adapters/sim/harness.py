@@ -243,6 +243,7 @@ class Harness:
         "_finished",
         "_modify_tickets",
         "_modifying",
+        "_on_answer",
         "_on_bars",
         "_on_event",
         "_orders",
@@ -297,6 +298,7 @@ class Harness:
         self.orders = self._orders = self.book.orders  # a live read-only view of the engine
         self._on_event = strategy.on_event
         self._on_bars = strategy.on_bars
+        self._on_answer = strategy.on_answer
         # modifies on their way, per order (until its OrderAmended or a rejection arrives)
         self._modifying: Counter[str] = Counter()
         self._modify_tickets: dict[str, str] = {}
@@ -454,7 +456,7 @@ class Harness:
                 self._modify_done(self._modify_tickets.pop(ticket.request_id, ""))
         elif ticket.kind == "modify":
             self._modify_tickets.pop(ticket.request_id, None)
-        self.strategy.on_answer(self, ticket)
+        self._on_answer(self, ticket)
 
     # -- the report ---------------------------------------------------------------------------
     def report(self) -> Report:

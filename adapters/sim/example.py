@@ -63,10 +63,10 @@ class ExampleStrategy(Strategy):
         if ticket.kind == "place":
             self._waiting -= 1
 
+    event_types = frozenset({ev.OrderAccepted, ev.OrderAmended})
+
     def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
-        cls = type(event)
-        if cls is ev.OrderAccepted or cls is ev.OrderAmended:
-            self._later(event.ord_no)  # type: ignore[union-attr]
+        self._later(event.ord_no)  # type: ignore[union-attr]
 
     def done(self, harness: Harness) -> bool:
         return not (self.remaining or self._waiting or self._due or harness.exchange.busy)

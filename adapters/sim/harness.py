@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -61,6 +61,10 @@ class Strategy:
 
     def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
         """React to one step of market data (called after the engine got the step's facts)."""
+
+    #: The event classes :meth:`on_event` wants (None: all of them). Naming them saves a call
+    #: per event on long runs.
+    event_types: ClassVar[frozenset[type] | None] = None
 
     def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
         """React to one event the engine just took (``order`` None when it was parked)."""
@@ -248,6 +252,7 @@ class Harness:
         "_on_event",
         "_orders",
         "_requests",
+        "_wanted",
         "book",
         "broker",
         "cancel_rejections",
@@ -297,6 +302,10 @@ class Harness:
         self._requests: dict[str, tuple[int, bool]] = {}
         self.orders = self._orders = self.book.orders  # a live read-only view of the engine
         self._on_event = strategy.on_event
+        wanted = strategy.event_types
+        if type(strategy).on_event is Strategy.on_event:
+            wanted = frozenset()  # the strategy does not listen
+        self._wanted = wanted
         self._on_bars = strategy.on_bars
         self._on_answer = strategy.on_answer
         # modifies on their way, per order (until its OrderAmended or a rejection arrives)
@@ -409,7 +418,6 @@ class Harness:
     def _deliver(self, event: ev.Event) -> None:
         self.events += 1
         cls = type(event)
-        book = self.book
         if cls is ev.OrderFilled:
             order = self._orders.get(event.ord_no)  # type: ignore[union-attr]
             if order is not None and (order.pending_cancel_qty or order.cancel_all_pending):
@@ -422,10 +430,12 @@ class Harness:
             self._settled(event, False)  # type: ignore[arg-type]
         elif cls is ev.OrderAmended:
             self._modify_done(event.orig_ord_no)  # type: ignore[union-attr]
-        order = book.apply(event)
+        order = self.book.apply(event)
         if order is None:
             self.races[Race.EARLY_EVENT] += 1
-        self._on_event(self, event, order)
+        wanted = self._wanted
+        if wanted is None or cls in wanted:
+            self._on_event(self, event, order)
 
     def _settled(self, event: ev.CancelConfirmed | ev.CancelRejected, confirmed: bool) -> None:
         known = self._requests.pop(event.request_id, None)

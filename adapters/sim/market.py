@@ -111,6 +111,7 @@ def random_walk(
     prices = dict(starts)
     step = 0
     ticks = {s: tick_size(p) for s, p in prices.items()}
+    new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
     while steps is None or step < steps:
         at = step * step_ms
         bars = []
@@ -135,6 +136,6 @@ def random_walk(
             low = close if close < last else last
             if reach > 0.8 and low > tick:
                 low = round_to_tick(low - tick)
-            bars.append(Bar(stk_cd, at, last, high, low, close, int(rand() * volumes)))
+            bars.append(new(Bar, (stk_cd, at, last, high, low, close, int(rand() * volumes))))
         yield bars
         step += 1

@@ -166,7 +166,8 @@ class OrderBook:
 
     ``journal`` True keeps those events in :attr:`events`; False keeps none (for memory-bound
     backtests); a callable receives each taken event instead (a file writer, say), in the order
-    :meth:`replay` needs, and :attr:`events` stays empty.
+    :meth:`replay` needs, and :attr:`events` stays empty. It is called once the book has taken
+    the event, so it must not raise (write to a file, and check the file afterwards).
     """
 
     __slots__ = (

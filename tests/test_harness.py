@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
 
 import pytest
 
-from adapters.broker import CancelStatus
+from adapters.broker import CancelStatus, Ticket, TicketStatus
 from adapters.sim import (
     Bar,
+    Delay,
     Harness,
     Latency,
     Race,
+    Report,
+    SimError,
     SimExchange,
     Strategy,
     compare,
@@ -21,6 +26,7 @@ from adapters.sim import (
 from adapters.sim.session import DEFAULT_START
 from engine import OrderBook, OrderState, Refusal, Side
 from engine import events as ev
+from engine.sessions import KST, KoreaSessions
 
 SEEDS = range(12)
 
@@ -194,3 +200,143 @@ def test_a_cancel_beaten_by_the_strategys_own_modify_is_not_called_a_fill_race()
     assert report.ok
     assert report.cancels["rejected"] == {"RC4033": 1}
     assert report.races == {Race.MODIFY_TOOK_SHARES: 1}
+
+
+# -- race labels follow what really took the shares --------------------------------------------
+class Scripted(Strategy):
+    """Runs ``script[t](harness)`` at bar time t."""
+
+    def __init__(self, script: dict[int, Callable[[Harness], object]]) -> None:
+        self.script = script
+
+    def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
+        action = self.script.get(bars[0].at_ms)
+        if action is not None:
+            action(harness)
+
+
+def _run(
+    script: dict[int, Callable[[Harness], object]],
+    latency: Latency,
+    bars: list[list[Bar]],
+    **kw: Any,
+) -> tuple[Harness, Report]:
+    harness = Harness(SimExchange(seed=1, latency=latency, **kw), Scripted(script))
+    return harness, harness.run(bars)
+
+
+def _flat(until: int, *, step: int = 200, price: int = 71_000) -> list[list[Bar]]:
+    return [[Bar.tick("005930", t, price, 0)] for t in range(0, until, step)]
+
+
+def test_a_modify_on_its_way_that_takes_a_partial_cancels_shares_is_named() -> None:
+    script = {
+        0: lambda h: h.place("005930", Side.BUY, 100, 70_000),  # never fills: no volume
+        1_000: lambda h: h.modify("0000001", 50, 69_900),
+        1_200: lambda h: h.cancel("0000001", 80),  # allowed: the engine cannot see the modify
+    }
+    _, report = _run(
+        script, Latency(Delay(10), Delay(0), Delay(300)), _flat(2_000), start=DEFAULT_START
+    )
+    assert report.ok and report.shares["filled"] == 0
+    assert report.cancels["rejected"] == {"RC4042": 1}
+    assert report.races == {Race.MODIFY_TOOK_SHARES: 1}
+
+
+def test_a_modify_that_moved_nothing_is_answered_and_the_fills_get_the_blame() -> None:
+    tickets: list[Ticket] = []
+    script = {
+        0: lambda h: h.place("005930", Side.BUY, 100, 70_000),
+        1_000: lambda h: (tickets.append(h.modify("0000001", 30, 69_900)), h.cancel("0000001", 30)),
+    }
+    bars = [
+        [Bar.tick("005930", t, 71_000 if t < 1_200 else 70_000, 0 if t < 1_200 else 500)]
+        for t in range(0, 2_000, 200)
+    ]
+    _, report = _run(script, Latency(Delay(10), Delay(300), Delay(10)), bars, start=DEFAULT_START)
+    (modify,) = tickets
+    assert (modify.status, modify.code, modify.ord_no) == (TicketStatus.REJECTED, "RC4033", "")
+    assert report.ok and report.shares["replaced"] == 0
+    assert Race.MODIFY_TOOK_SHARES not in report.races
+    assert report.races[Race.PARTIAL_CANCEL_TOO_LATE] == 1
+
+
+def test_a_cancel_refused_because_the_market_closed_is_no_race() -> None:
+    calendar = KoreaSessions()
+    script = {
+        0: lambda h: h.place("005930", Side.BUY, 100, 70_000),
+        9_500: lambda h: h.cancel("0000001", "0"),  # allowed just before the 10 s guard
+    }
+    harness = Harness(
+        SimExchange(
+            seed=1,
+            start=datetime(2026, 11, 25, 15, 29, 40, tzinfo=KST),
+            sessions=calendar,
+            latency=Latency(Delay(1_000), Delay(0), Delay(0)),
+        ),
+        Scripted(script),
+        book=OrderBook(calendar=calendar),
+    )
+    report = harness.run(_flat(12_000, step=500))
+    assert report.cancels["rejected"] == {"RC4058": 1}
+    assert report.races == {}
+    assert report.ok
+
+
+def test_modifies_outside_the_daily_band_are_rejected() -> None:
+    tickets: list[Ticket] = []
+    script = {
+        0: lambda h: h.place("005930", Side.BUY, 10, 70_000),
+        200: lambda h: tickets.append(h.modify("0000001", 0, 140_000)),
+    }
+    harness, report = _run(script, Latency(), _flat(600), start=DEFAULT_START)
+    assert (tickets[0].status, tickets[0].code) == (TicketStatus.REJECTED, "RC4000")
+    assert harness.book.get("0000001").replaced_qty == 0 and report.ok
+
+
+# -- bad input changes nothing -------------------------------------------------------------------
+def test_refused_requests_count_nothing() -> None:
+    harness = Harness(SimExchange(seed=1, start=DEFAULT_START), Strategy())
+    harness.step([Bar.tick("005930", 0, 71_000, 100)])
+    with pytest.raises(SimError):
+        harness.place("005930", Side.BUY, 0, 71_000)
+    with pytest.raises(SimError):
+        harness.place("KRX:005930", Side.BUY, 10, 71_000)
+    with pytest.raises(KeyError):
+        harness.modify("0000099", 0, 71_000)
+    assert harness.report().placements == {"sent": 0, "modifies": 0, "rejected": {}}
+    assert harness.exchange.requests == 0
+
+
+def test_a_step_with_one_bad_bar_changes_nothing() -> None:
+    exchange = SimExchange(seed=1, start=DEFAULT_START)
+    harness = Harness(exchange, Strategy())
+    harness.step([Bar.tick("005930", 0, 71_000, 100)])
+    harness.place("005930", Side.BUY, 50, 70_900)
+    exchange.advance(0)
+    before = (repr(exchange.orders["0000001"]), exchange.now_ms, harness.steps, harness.events)
+    for bad in (
+        [Bar.tick("005930", 200, 70_900, 100), Bar("000660", 200, 0, 0, 0, 0, 5)],
+        [Bar.tick("005930", 200, 70_900, 100), Bar.tick("000660", 400, 100, 5)],
+        [Bar.tick("005930", 200, 70_900, 100), Bar.tick("KRX:00", 200, 100, 5)],
+    ):
+        with pytest.raises(SimError):
+            harness.step(bad)
+        after = (repr(exchange.orders["0000001"]), exchange.now_ms, harness.steps, harness.events)
+        assert after == before
+
+
+def test_seeds_must_be_ints_and_a_request_past_midnight_is_refused_when_sent() -> None:
+    with pytest.raises(SimError):
+        SimExchange(seed=None, start=DEFAULT_START)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        run_session(seed="7", orders=1)  # type: ignore[arg-type]
+    late = datetime(2026, 11, 25, 23, 59, 59, tzinfo=KST)  # midnight is 1,000 ms away
+    exchange = SimExchange(seed=1, start=late, latency=Latency.uniform("0-300"))
+    exchange.place(stk_cd="005930", side=Side.BUY, qty=1, price=70_000)
+    exchange.drain()  # served, at the venue and delivered within 900 ms
+    exchange.advance(800)
+    assert list(exchange.orders) == ["0000001"]
+    with pytest.raises(SimError, match="after midnight"):
+        exchange.place(stk_cd="005930", side=Side.BUY, qty=1, price=70_000)  # could be served late
+    assert exchange.requests == 1 and not exchange.busy

@@ -97,6 +97,8 @@ def test_the_same_seed_writes_the_same_bytes(tmp_path: Path) -> None:
         ["--symbols", "005930,12"],
         ["--symbols", "005930,005930"],
         ["--seed", "x"],
+        ["--symbols", "００５９３０"],  # full-width digits are not a stock code
+        ["--latency-ms", "0-100000"],  # more than a minute a channel
     ],
 )
 def test_bad_options_exit_2_with_a_message(
@@ -114,6 +116,21 @@ def test_an_unwritable_events_file_is_a_clear_error(
     target = tmp_path / "missing" / "events.jsonl"
     assert main(["simulate", *SMALL, "--events-out", str(target)]) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_an_events_file_that_fills_up_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", *SMALL, "--events-out", "/dev/full"]) == 2
+    assert "cannot write /dev/full" in capsys.readouterr().err
+
+
+def test_json_is_the_same_bytes_for_the_same_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    outputs = []
+    for _ in range(2):
+        assert main(["simulate", "--json", *SMALL, "--seed", "2"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    assert "seconds" not in json.loads(outputs[0])
 
 
 def test_the_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:

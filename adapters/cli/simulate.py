@@ -38,7 +38,7 @@ _RACE_TEXT = {
 
 def _symbols(text: str) -> tuple[str, ...]:
     codes = tuple(s.strip() for s in text.split(",") if s.strip())
-    bad = [c for c in codes if len(c) != 6 or not c.isdigit()]
+    bad = [c for c in codes if len(c) != 6 or not (c.isascii() and c.isdigit())]
     if not codes or bad:
         raise argparse.ArgumentTypeError(
             f"symbols are comma-separated 6-digit codes such as 005930,000660; bad: {bad or text!r}"
@@ -48,11 +48,18 @@ def _symbols(text: str) -> tuple[str, ...]:
     return codes
 
 
+#: The most a channel may delay (a minute): a simulated day must not spill into the next one.
+MAX_LATENCY_MS = 60_000
+
+
 def _latency(text: str) -> Delay:
     try:
-        return Delay.parse(text)
+        delay = Delay.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if delay.high > MAX_LATENCY_MS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_LATENCY_MS:,} ms a channel, not {text!r}")
+    return delay
 
 
 def _positive(text: str) -> int:
@@ -194,15 +201,19 @@ def run_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 journal=journal,
                 on_step=progress,
             )
-    finally:
         if events_file is not None:
+            events_file.close()
+    except OSError as exc:  # writing --events-out failed (a full disk...): the run is void
+        print(f"order-engine simulate: cannot write {args.events_out}: {exc}", file=err)
+        return 2
+    finally:
+        if events_file is not None and not events_file.closed:
             events_file.close()
         if progress is not None:
             progress.close()
     elapsed = time.perf_counter() - started
     if args.json:
-        data = {"config": _config(args), **report.to_dict()}
-        data["seconds"] = round(elapsed, 3)
+        data = {"config": _config(args), **report.to_dict()}  # no timings: same seed, same bytes
         json.dump(data, out, ensure_ascii=False, sort_keys=False)
         out.write("\n")
     else:
@@ -282,11 +293,10 @@ def _summary(
         for kind, count in report.races.items():
             line(f"  {kind:<24}{count:>8,}  {_RACE_TEXT.get(kind, '')}")
     else:
-        line(
-            "Races observed: none" + (" (no latency: a cancel always wins)" if _zero(args) else "")
-        )
+        why = " (no latency: a cancel beats every later fill)" if _zero(args) else ""
+        line(f"Races observed: none{why}")
     line(f"Anomalies kept for reconciliation: {_counts(report.anomalies) or 'none'}")
-    line(f"Events taken by the engine: {report.events:,}")
+    line(f"Events delivered to the engine (and its own cancel reservations): {report.events:,}")
     line()
     if report.ok:
         line(

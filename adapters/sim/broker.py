@@ -51,6 +51,8 @@ class SimBroker:
         decision = book.decide_cancel(ord_no, qty, at=at)
         if not decision.allowed:
             return CancelOutcome(decision, CancelStatus.REFUSED)
+        # What the exchange would refuse as malformed is refused before anything is reserved.
+        self.exchange._check_target(ord_no, 0 if decision.cancel_all else decision.qty)
         request = book.request_cancel(ord_no, qty, at=at, ts=self.exchange.now)
         ticket = self.exchange.cancel(
             orig_ord_no=request.orig_ord_no, qty=request.qty, request_id=request.request_id

@@ -38,6 +38,8 @@ class ExampleStrategy(Strategy):
             raise ValueError(f"orders must be a non-negative int, not {orders!r}")
         if type(steps) is not int or steps < 1:
             raise ValueError(f"steps must be a positive int, not {steps!r}")
+        if type(seed) is not int:
+            raise ValueError(f"seed must be an int, not {seed!r}")
         self.rng = random.Random(seed)
         self.orders = orders
         self.remaining = orders

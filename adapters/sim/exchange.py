@@ -4,7 +4,7 @@ Two stages, as at a real broker: a request first reaches the broker's **order se
 numbers it or rejects it with Kiwoom's codes (``reference/kiwoom-rest.md`` section 7); then it
 travels to the **venue**, the matching engine, where resting orders fill against the price path.
 A cancel the order server accepted takes only what is still unfilled when it reaches the venue,
-so with latency a fill can beat it; with zero latency a cancel always wins.
+so with latency a fill can beat it; with zero latency a cancel beats every later bar's fills.
 
 Everything runs on a simulated clock (whole milliseconds from ``start``) advanced by the caller,
 and on the exchange's own ``random.Random(seed)``: the same seed and inputs give the same events.
@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 import random
 from bisect import insort
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final
@@ -55,6 +55,11 @@ RC_NOT_OPEN: Final = ("RC4057", "장 시작 전입니다")
 RC_CLOSED: Final = ("RC4058", "장이 종료되었습니다")
 RC_HOLIDAY: Final = ("RC4010", "영업일이 아닙니다")
 PRICE_BAND_REJECT: Final = ("RC4000", "주문가격이 상하한가를 벗어났습니다")
+
+
+def _plain_code(stk_cd: object) -> bool:
+    """Return True for a plain 6-character stock code (``005930``; not ``A005930``)."""
+    return type(stk_cd) is str and len(stk_cd) == 6 and stk_cd.isascii() and stk_cd.isalnum()
 
 
 def _ignore(_event: ev.Event) -> None:
@@ -231,8 +236,12 @@ class SimExchange:
         sink: Callable[[ev.Event], object] | None = None,
         on_answer: Callable[[Ticket], object] | None = None,
     ) -> None:
-        if start.utcoffset() is None:
-            raise SimError(f"start must be timezone-aware, not {start!r}")
+        if type(seed) is not int:
+            raise SimError(f"seed must be an int (the same seed, the same events), not {seed!r}")
+        if not isinstance(start, datetime) or start.utcoffset() is None:
+            raise SimError(f"start must be a timezone-aware datetime, not {start!r}")
+        if latency is not None and not isinstance(latency, Latency):
+            raise SimError(f"latency must be a Latency, not {latency!r}")
         self.rng = random.Random(seed)
         self._random = self.rng.random
         self.start = start
@@ -318,8 +327,8 @@ class SimExchange:
     # -- the clock ---------------------------------------------------------------------------
     def advance(self, to_ms: int) -> None:
         """Run everything due up to ``to_ms`` (inclusive) in time order; then the clock is there."""
-        if to_ms < self._now:
-            raise SimError(f"the clock cannot go back: {to_ms} ms < {self._now} ms")
+        if type(to_ms) is not int or to_ms < self._now:
+            raise SimError(f"the clock moves forward in whole ms: {to_ms!r} ms, now {self._now} ms")
         queue = self._queue
         pop = heapq.heappop
         while queue and queue[0][0] <= to_ms:
@@ -415,12 +424,18 @@ class SimExchange:
     def _send(
         self, kind: str, serve: Callable[..., None], *args: Any, request_id: str = ""
     ) -> Ticket:
-        if self._now >= self._day_end:
-            self._new_day()
+        low, span = self._request
+        if self._now + low + span > self._day_end or self._last_request >= self._day_end:
+            if self._now >= self._day_end:
+                self._new_day()  # refuses a new day while this one's orders exist
+            elif self._orders:
+                raise SimError(
+                    "this request could reach the order server after midnight (Korea time), "
+                    "when order numbers restart: one SimExchange per trading day"
+                )
         self.requests += 1
         self._request_no += 1
         ticket = Ticket(kind, request_id or f"S{self._request_no:07d}")
-        low, span = self._request
         at = self._now + (low + int(self._random() * span) if span > 1 else low)
         if at < self._last_request:
             at = self._last_request
@@ -453,9 +468,7 @@ class SimExchange:
             raise SimError(f"qty must be an int from 1 to {_MAX_QTY}, not {qty!r}")
         if type(price) is not int or price < 0 or (price == 0) != market:
             raise SimError(f"price {price!r} does not fit trde_tp {trde_tp!r} (0 = market only)")
-        if not (
-            isinstance(stk_cd, str) and len(stk_cd) == 6 and stk_cd.isascii() and stk_cd.isalnum()
-        ):
+        if not _plain_code(stk_cd):
             raise SimError(
                 f"stk_cd must be a plain 6-character code such as 005930, not {stk_cd!r}"
             )
@@ -552,9 +565,11 @@ class SimExchange:
         no = self._number()
         order = TruthOrder(no, stk_cd, side, qty, price, market, tif, exchange, self._seq)
         self._orders[no] = order
+        # On its way to the venue first: with no latency the order is on the book (and has
+        # taken what it could) before anyone hears its number and can ask to cancel it.
+        self._to_venue(self._venue_place, order)
         accepted = self._fact(ev.OrderAccepted, no, stk_cd, side, qty, price, exchange)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
-        self._to_venue(self._venue_place, order)
 
     def _target(
         self, orig_ord_no: str, qty: int
@@ -602,9 +617,9 @@ class SimExchange:
             return
         no = self._number()
         self._reserve(orig, qty)
+        self._to_venue(self._venue_cancel, orig, no, qty, ticket.request_id)
         accepted = self._fact(ev.CancelAccepted, no, orig_ord_no, qty, ticket.request_id)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
-        self._to_venue(self._venue_cancel, orig, no, qty, ticket.request_id)
 
     def _serve_modify(self, ticket: Ticket, orig_ord_no: str, qty: int, price: int) -> None:
         orig, refusal = self._target(orig_ord_no, qty)
@@ -613,8 +628,7 @@ class SimExchange:
             return
         no = self._number()
         self._reserve(orig, qty)
-        self._answer(ticket, TicketStatus.ACCEPTED, no, None)
-        self._to_venue(self._venue_modify, orig, no, qty, price)
+        self._to_venue(self._venue_modify, ticket, orig, no, qty, price)
 
     # -- the venue ---------------------------------------------------------------------------
     def _venue_place(self, order: TruthOrder) -> None:
@@ -624,12 +638,7 @@ class SimExchange:
         book = self._books.get(order.stk_cd)
         if book is None:
             book = self._books[order.stk_cd] = _Book()
-        reference = self._reference.get(order.stk_cd)
-        if (
-            not order.market
-            and reference is not None
-            and abs(order.price - reference) > reference * self.price_band
-        ):
+        if not order.market and self._outside_band(order.stk_cd, order.price):
             order.rejected = True
             order.cancelled = order.leaves
             order.leaves = 0
@@ -707,10 +716,29 @@ class SimExchange:
         orig.cancelled += n
         self._emit(ev.CancelConfirmed, cancel_no, orig.ord_no, n, request_id)
 
-    def _venue_modify(self, orig: TruthOrder, new_no: str, qty: int, price: int) -> None:
+    def _venue_modify(
+        self, ticket: Ticket, orig: TruthOrder, new_no: str, qty: int, price: int
+    ) -> None:
+        """Move what is still open (up to ``qty``) to order ``new_no``; answer the modify.
+
+        A modify is answered once the venue has done it: ACCEPTED with the new number (its
+        ``OrderAmended`` arrives with the answer), or REJECTED when fills left nothing to move
+        (RC4033), the session closed (RC4058) or the new price is outside the daily band; the
+        number then never becomes an order.
+        """
         n = self._unreserve(orig, qty)
-        if n == 0 or self._closed:
-            return  # nothing left to move: the modify number never becomes an order
+        refusal = (
+            RC_CLOSED
+            if self._closed
+            else RC_NOTHING_LEFT
+            if n == 0
+            else PRICE_BAND_REJECT
+            if self._outside_band(orig.stk_cd, price)
+            else None
+        )
+        if refusal is not None:
+            self._answer(ticket, TicketStatus.REJECTED, "", refusal)
+            return
         orig.leaves -= n
         orig.replaced += n
         orig.successor = new_no
@@ -728,8 +756,14 @@ class SimExchange:
         )
         successor.confirmed = True
         self._orders[new_no] = successor
-        self._emit(ev.OrderAmended, new_no, orig.ord_no, n, price)
+        amended = self._fact(ev.OrderAmended, new_no, orig.ord_no, n, price)
+        self._answer(ticket, TicketStatus.ACCEPTED, new_no, None, amended)
         self._enter(self._books[orig.stk_cd], successor)
+
+    def _outside_band(self, stk_cd: str, price: int) -> bool:
+        """Return True when a limit ``price`` strays further than the band from the reference."""
+        reference = self._reference.get(stk_cd)
+        return reference is not None and abs(price - reference) > reference * self.price_band
 
     # -- market data -------------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:
@@ -738,18 +772,35 @@ class SimExchange:
         Buys that the bar reached (limit >= low) fill in price-time priority, up to the bar's
         volume, at the open when it was already at or below the limit, else at the limit; sells
         likewise. What is left of the volume stays available to orders arriving before the next
-        bar, at its close.
+        bar, at its close. A malformed bar raises :class:`SimError` and changes nothing.
         """
-        stk_cd, at_ms, first, high, low, close, volume = bar
-        if at_ms != self._now:
-            raise SimError(f"bar at {at_ms!r} ms fed at {self._now} ms: advance the clock first")
-        if not (
-            type(volume) is type(first) is type(high) is type(low) is type(close) is int
-            and 0 < low <= first <= high
-            and low <= close <= high
-            and volume >= 0
-        ):
-            raise SimError(bar.problem() or f"not a bar: {bar!r}")
+        self.check_bars((bar,), self._now)
+        self._match_bar(bar)
+
+    def check_bars(self, bars: Sequence[Bar], at_ms: int) -> None:
+        """Raise :class:`SimError` unless every bar is well formed and stamped ``at_ms``."""
+        if type(at_ms) is not int or at_ms < self._now:
+            raise SimError(f"bars at {at_ms!r} ms cannot be fed at {self._now} ms")
+        books = self._books
+        for bar in bars:
+            if type(bar) is not Bar:
+                raise SimError(f"not a Bar: {bar!r}")
+            stk_cd, at, first, high, low, close, volume = bar
+            if at != at_ms:
+                raise SimError(f"bar at {at!r} ms in a step at {at_ms} ms: {bar!r}")
+            if not (
+                type(volume) is type(first) is type(high) is type(low) is type(close) is int
+                and 0 < low <= first <= high
+                and low <= close <= high
+                and volume >= 0
+            ):
+                raise SimError(bar.problem() or f"not a bar: {bar!r}")
+            if stk_cd not in books and not _plain_code(stk_cd):
+                raise SimError(f"a bar's stk_cd is a plain 6-character code, not {stk_cd!r}")
+
+    def _match_bar(self, bar: Bar) -> None:
+        """Match one bar already checked by :meth:`check_bars` (the harness's hot path)."""
+        stk_cd, _, first, _, _, _, volume = bar
         book = self._books.get(stk_cd)
         if book is None:
             book = self._books[stk_cd] = _Book()

@@ -29,6 +29,10 @@ from engine import events as ev
 __all__ = ["Harness", "Mismatch", "Race", "Report", "Strategy", "check_invariants", "compare"]
 
 
+#: Rejection codes that mean "something took the shares first" (not "the market is closed").
+_TAKEN = frozenset({"RC4033", "RC4042"})
+
+
 class Race:
     """The kinds of race the harness counts (``reference/order-lifecycle.md`` section 4)."""
 
@@ -245,7 +249,7 @@ class Harness:
 
     __slots__ = (
         "_finished",
-        "_modify_tickets",
+        "_modified_order",
         "_modifying",
         "_on_answer",
         "_on_bars",
@@ -299,7 +303,8 @@ class Harness:
         self.placed = 0
         self.modifies = 0
         # request id -> (shares allowed when requested, cancel-all?)
-        self._requests: dict[str, tuple[int, bool]] = {}
+        # request id -> (shares allowed, cancel-all?, the modifies of the order on their way)
+        self._requests: dict[str, tuple[int, bool, tuple[Ticket, ...]]] = {}
         self.orders = self._orders = self.book.orders  # a live read-only view of the engine
         self._on_event = strategy.on_event
         wanted = strategy.event_types
@@ -309,8 +314,8 @@ class Harness:
         self._on_bars = strategy.on_bars
         self._on_answer = strategy.on_answer
         # modifies on their way, per order (until its OrderAmended or a rejection arrives)
-        self._modifying: Counter[str] = Counter()
-        self._modify_tickets: dict[str, str] = {}
+        self._modifying: dict[str, list[Ticket]] = {}
+        self._modified_order: dict[str, str] = {}  # modify request id -> the order it modifies
         self._finished: Report | None = None
 
     # -- what a strategy sees and does ----------------------------------------------------------
@@ -334,18 +339,23 @@ class Harness:
         exchange: str = "KRX",
     ) -> Ticket:
         """Send a new order through the broker; its number arrives on the ticket."""
-        self.placed += 1
-        return self.broker.place(
+        ticket = self.broker.place(
             stk_cd=stk_cd, side=side, qty=qty, price=price, trde_tp=trde_tp, exchange=exchange
         )
+        self.placed += 1
+        return ticket
 
     def modify(self, ord_no: str, qty: int, price: int) -> Ticket:
-        """Send a modify of ``qty`` shares (0 = all remaining) of ``ord_no`` to ``price``."""
-        self.modifies += 1
+        """Send a modify of ``qty`` shares (0 = all remaining) of ``ord_no`` to ``price``.
+
+        The answer arrives on the ticket once the venue has moved the shares (the new number
+        then comes with its ``OrderAmended``) or found none to move (RC4033).
+        """
         order = self.book.get(ord_no)
         ticket = self.broker.modify(orig_ord_no=ord_no, stk_cd=order.stk_cd, qty=qty, price=price)
-        self._modifying[ord_no] += 1
-        self._modify_tickets[ticket.request_id] = ord_no
+        self.modifies += 1
+        self._modifying.setdefault(ord_no, []).append(ticket)
+        self._modified_order[ticket.request_id] = ord_no
         return ticket
 
     def decide(self, ord_no: str, qty: int | str = 0) -> CancelDecision:
@@ -367,6 +377,7 @@ class Harness:
             self._requests[outcome.request.request_id] = (
                 outcome.decision.qty,
                 outcome.request.cancel_all,
+                tuple(self._modifying.get(ord_no, ())),  # modifies on their way may take shares
             )
         return outcome
 
@@ -382,9 +393,10 @@ class Harness:
             return
         exchange = self.exchange
         at = bars[0].at_ms
+        exchange.check_bars(bars, at)  # a malformed step changes nothing
         exchange.advance(at)
         for bar in bars:
-            exchange.on_bar(bar)
+            exchange._match_bar(bar)
         queue = exchange._queue
         if queue and queue[0][0] <= at:
             exchange.advance(at)  # facts of the bars that reach the engine with no delay
@@ -428,8 +440,6 @@ class Harness:
         elif cls is ev.CancelRejected:
             self.cancel_rejections[event.code] += 1  # type: ignore[union-attr]
             self._settled(event, False)  # type: ignore[arg-type]
-        elif cls is ev.OrderAmended:
-            self._modify_done(event.orig_ord_no)  # type: ignore[union-attr]
         order = self.book.apply(event)
         if order is None:
             self.races[Race.EARLY_EVENT] += 1
@@ -441,31 +451,38 @@ class Harness:
         known = self._requests.pop(event.request_id, None)
         if known is None:
             return
-        allowed, cancel_all = known
-        if confirmed and event.qty >= allowed:  # type: ignore[union-attr]
-            return
-        if self._modifying[event.orig_ord_no]:
-            kind = Race.MODIFY_TOOK_SHARES  # perhaps with fills: the modify is the one to see
+        allowed, cancel_all, modifies = known
+        if confirmed:
+            if event.qty >= allowed:  # type: ignore[union-attr]
+                return
+        elif event.code not in _TAKEN:  # type: ignore[union-attr]
+            return  # refused for another reason (the session closed...): no race
+        if any(t.status is not TicketStatus.REJECTED for t in modifies):
+            # A modify ahead of the cancel moved (or, unanswered yet, reserved) the shares:
+            # perhaps with fills, but the modify is the one to see.
+            kind = Race.MODIFY_TOOK_SHARES
         elif confirmed:
             kind = Race.CANCEL_ALL_AFTER_FILL if cancel_all else Race.PARTIAL_CANCEL_SHRUNK
         else:
             kind = Race.CANCEL_ALL_TOO_LATE if cancel_all else Race.PARTIAL_CANCEL_TOO_LATE
         self.races[kind] += 1
 
-    def _modify_done(self, ord_no: str) -> None:
-        if self._modifying[ord_no] > 1:
-            self._modifying[ord_no] -= 1
-        else:
-            self._modifying.pop(ord_no, None)
+    def _modify_done(self, ticket: Ticket) -> None:
+        """Forget a modify once answered (its ticket says whether it moved shares)."""
+        ord_no = self._modified_order.pop(ticket.request_id, "")
+        tickets = self._modifying.get(ord_no)
+        if tickets is not None and ticket in tickets:
+            tickets.remove(ticket)
+            if not tickets:
+                del self._modifying[ord_no]
 
     def _answered(self, ticket: Ticket) -> None:
-        if ticket.status is TicketStatus.REJECTED:
-            if ticket.kind == "place":
+        kind = ticket.kind
+        if kind == "place":
+            if ticket.status is TicketStatus.REJECTED:
                 self.place_rejections[ticket.code] += 1
-            elif ticket.kind == "modify":
-                self._modify_done(self._modify_tickets.pop(ticket.request_id, ""))
-        elif ticket.kind == "modify":
-            self._modify_tickets.pop(ticket.request_id, None)
+        elif kind == "modify":  # answered once the venue moved the shares, or found none
+            self._modify_done(ticket)
         self._on_answer(self, ticket)
 
     # -- the report ---------------------------------------------------------------------------

@@ -22,10 +22,10 @@ class Delay:
     """A delay of ``low`` to ``high`` ms (inclusive, uniform); ``low == high`` is fixed."""
 
     low: int = attrs.field(default=0, converter=_ms)
-    high: int = attrs.field(default=-1)
+    high: int = attrs.field(default=None)  # None: the same as low (a fixed delay)
 
     def __attrs_post_init__(self) -> None:
-        if self.high == -1:
+        if self.high is None:
             object.__setattr__(self, "high", self.low)
         _ms(self.high)
         if self.high < self.low:
@@ -69,18 +69,20 @@ class Latency:
     delivery is delayed on its own and independent deliveries can overtake each other.
     """
 
-    request: Delay = Delay()
-    venue: Delay = Delay()
-    delivery: Delay = Delay()
-    reorder: bool = False
+    request: Delay = attrs.field(default=Delay(), validator=attrs.validators.instance_of(Delay))
+    venue: Delay = attrs.field(default=Delay(), validator=attrs.validators.instance_of(Delay))
+    delivery: Delay = attrs.field(default=Delay(), validator=attrs.validators.instance_of(Delay))
+    reorder: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
 
     @classmethod
     def uniform(cls, delay: Delay | str | int, *, reorder: bool = False) -> Latency:
         """Return the same delay on all three channels."""
         if isinstance(delay, str):
             delay = Delay.parse(delay)
-        elif isinstance(delay, int):
+        elif type(delay) is int:
             delay = Delay(delay)
+        elif not isinstance(delay, Delay):
+            raise ValueError(f"a latency is a Delay, an int of ms or 'LOW-HIGH', not {delay!r}")
         return cls(delay, delay, delay, reorder)
 
     @property

@@ -104,6 +104,8 @@ def random_walk(
     """
     if not symbols:
         raise ValueError("at least one symbol is needed")
+    if type(seed) is not int:
+        raise ValueError(f"seed must be an int, not {seed!r}")
     rng = random.Random(seed)
     rand = rng.random
     volumes = max_volume + 1

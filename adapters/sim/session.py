@@ -30,6 +30,8 @@ DEFAULT_SYMBOLS: Final = ("005930", "000660", "035420")
 
 def sub_seeds(seed: int) -> tuple[int, int, int]:
     """Return the exchange's, the market's and the strategy's seeds, all derived from ``seed``."""
+    if type(seed) is not int:
+        raise ValueError(f"seed must be an int (the same seed, the same run), not {seed!r}")
     rng = random.Random(seed)
     return rng.getrandbits(63), rng.getrandbits(63), rng.getrandbits(63)
 

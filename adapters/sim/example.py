@@ -14,7 +14,6 @@ import random
 from collections import deque
 from collections.abc import Sequence
 
-from adapters.broker import Ticket
 from adapters.sim._rand import draw_int
 from adapters.sim.harness import Harness, Strategy
 from adapters.sim.market import Bar, round_to_tick, tick_size
@@ -33,6 +32,8 @@ class ExampleStrategy(Strategy):
     acts on the orders that are due.
     """
 
+    event_types = frozenset({ev.OrderAccepted, ev.OrderAmended})  # numbers to act on later
+
     def __init__(self, *, orders: int, seed: int, steps: int) -> None:
         if type(orders) is not int or orders < 0:
             raise ValueError(f"orders must be a non-negative int, not {orders!r}")
@@ -45,7 +46,6 @@ class ExampleStrategy(Strategy):
         self.remaining = orders
         self._placing_steps = max(1, steps * 97 // 100)
         self._step = 0
-        self._waiting = 0  # placements sent and not answered yet
         self._due: deque[tuple[int, str]] = deque()  # (step, order number) to act on
         self._actions: dict[str, int] = {}
 
@@ -61,17 +61,12 @@ class ExampleStrategy(Strategy):
         while self.orders - self.remaining < quota:
             self._place(harness, bars[int(rng.random() * count)])
 
-    def on_answer(self, harness: Harness, ticket: Ticket) -> None:
-        if ticket.kind == "place":
-            self._waiting -= 1
-
-    event_types = frozenset({ev.OrderAccepted, ev.OrderAmended})
-
     def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
         self._later(event.ord_no)  # type: ignore[union-attr]
 
     def done(self, harness: Harness) -> bool:
-        return not (self.remaining or self._waiting or self._due or harness.exchange.busy)
+        # Nothing left to place or act on, and nothing on its way (answers included).
+        return not (self.remaining or self._due or harness.exchange.busy)
 
     # -- placing -----------------------------------------------------------------------------
     def _place(self, harness: Harness, bar: Bar) -> None:
@@ -95,7 +90,6 @@ class ExampleStrategy(Strategy):
         if trde_tp != "3":
             price = round_to_tick(price)  # a valid tick, and at least one tick (never 0 KRW)
         self.remaining -= 1
-        self._waiting += 1
         harness.place(bar.stk_cd, side, qty, price, trde_tp=trde_tp)
 
     # -- acting on an order ------------------------------------------------------------------

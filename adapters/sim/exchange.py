@@ -215,7 +215,6 @@ class SimExchange:
         "_seq",
         "_sink",
         "_venue",
-        "facts",
         "latency",
         "on_answer",
         "price_band",
@@ -275,7 +274,6 @@ class SimExchange:
         self._request_no = 0
         self._closed = False
         self.requests = 0
-        self.facts = 0
 
     # -- reading -----------------------------------------------------------------------------
     @property
@@ -363,7 +361,6 @@ class SimExchange:
             self._dt_ms = now
             self._now_dt = self.start + timedelta(milliseconds=now)
         event = cls(*args, ts=self._now_dt)
-        self.facts += 1
         low, span = self._delivery
         at = now + (low + int(self._random() * span) if span > 1 else low)
         if not self._reorder:
@@ -387,8 +384,6 @@ class SimExchange:
         rejection of a cancel): both arrive together, the answer first.
         """
         code, message = rc if rc is not None else ("", "")
-        if event is not None:
-            self.facts += 1
         self._seq += 1
         args = (ticket, status, ord_no, code, message, event)
         heapq.heappush(self._queue, (self._delivery_time(), self._seq, self._resolve, args))
@@ -774,8 +769,9 @@ class SimExchange:
         likewise. What is left of the volume stays available to orders arriving before the next
         bar, at its close. A malformed bar raises :class:`SimError` and changes nothing.
         """
-        self.check_bars((bar,), self._now)
-        self._match_bar(bar)
+        bars = (bar,)
+        self.check_bars(bars, self._now)
+        self._match_bars(bars)
 
     def check_bars(self, bars: Sequence[Bar], at_ms: int) -> None:
         """Raise :class:`SimError` unless every bar is well formed and stamped ``at_ms``."""
@@ -798,30 +794,32 @@ class SimExchange:
             if stk_cd not in books and not _plain_code(stk_cd):
                 raise SimError(f"a bar's stk_cd is a plain 6-character code, not {stk_cd!r}")
 
-    def _match_bar(self, bar: Bar) -> None:
-        """Match one bar already checked by :meth:`check_bars` (the harness's hot path)."""
-        stk_cd, _, first, _, _, _, volume = bar
-        book = self._books.get(stk_cd)
-        if book is None:
-            book = self._books[stk_cd] = _Book()
-            self._reference[stk_cd] = first
-        book.last = bar
-        buys = book.buys
-        if buys:
-            book.buy_left = self._match_buys(buys, volume, bar)
-            if len(buys) > book.buy_cap:
-                book.buys = buys = [o for o in buys if o.leaves]
-                book.buy_cap = 2 * len(buys) + 16
-        else:
-            book.buy_left = volume
-        sells = book.sells
-        if sells:
-            book.sell_left = self._match_sells(sells, volume, bar)
-            if len(sells) > book.sell_cap:
-                book.sells = sells = [o for o in sells if o.leaves]
-                book.sell_cap = 2 * len(sells) + 16
-        else:
-            book.sell_left = volume
+    def _match_bars(self, bars: Sequence[Bar]) -> None:
+        """Match bars already checked by :meth:`check_bars` (the harness's hot path)."""
+        books = self._books
+        for bar in bars:
+            stk_cd, _, first, _, _, _, volume = bar
+            book = books.get(stk_cd)
+            if book is None:
+                book = books[stk_cd] = _Book()
+                self._reference[stk_cd] = first
+            book.last = bar
+            buys = book.buys
+            if buys:
+                book.buy_left = self._match_buys(buys, volume, bar)
+                if len(buys) > book.buy_cap:
+                    book.buys = buys = [o for o in buys if o.leaves]
+                    book.buy_cap = 2 * len(buys) + 16
+            else:
+                book.buy_left = volume
+            sells = book.sells
+            if sells:
+                book.sell_left = self._match_sells(sells, volume, bar)
+                if len(sells) > book.sell_cap:
+                    book.sells = sells = [o for o in sells if o.leaves]
+                    book.sell_cap = 2 * len(sells) + 16
+            else:
+                book.sell_left = volume
 
     def _match_buys(self, resting: list[TruthOrder], volume: int, bar: Bar) -> int:
         """Fill the buys ``bar`` reached, best price first, up to ``volume``; return the rest."""

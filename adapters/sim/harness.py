@@ -312,7 +312,8 @@ class Harness:
             wanted = frozenset()  # the strategy does not listen
         self._wanted = wanted
         self._on_bars = strategy.on_bars
-        self._on_answer = strategy.on_answer
+        listens = type(strategy).on_answer is not Strategy.on_answer
+        self._on_answer = strategy.on_answer if listens else None
         # modifies on their way, per order (until its OrderAmended or a rejection arrives)
         self._modifying: dict[str, list[Ticket]] = {}
         self._modified_order: dict[str, str] = {}  # modify request id -> the order it modifies
@@ -395,8 +396,7 @@ class Harness:
         at = bars[0].at_ms
         exchange.check_bars(bars, at)  # a malformed step changes nothing
         exchange.advance(at)
-        for bar in bars:
-            exchange._match_bar(bar)
+        exchange._match_bars(bars)
         queue = exchange._queue
         if queue and queue[0][0] <= at:
             exchange.advance(at)  # facts of the bars that reach the engine with no delay
@@ -483,7 +483,8 @@ class Harness:
                 self.place_rejections[ticket.code] += 1
         elif kind == "modify":  # answered once the venue moved the shares, or found none
             self._modify_done(ticket)
-        self._on_answer(self, ticket)
+        if self._on_answer is not None:
+            self._on_answer(self, ticket)
 
     # -- the report ---------------------------------------------------------------------------
     def report(self) -> Report:

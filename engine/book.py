@@ -533,9 +533,13 @@ class OrderBook:
         return any(a.kind == AnomalyKind.AMEND_CLAMPED and a.event == e for a in self._anomalies)
 
     # -- cancels ---------------------------------------------------------------------------
-    def _cancel_requested(self, e: ev.CancelRequested) -> Order:
+    def _cancel_requested(
+        self, e: ev.CancelRequested, decision: CancelDecision | None = None
+    ) -> Order:
+        """Reserve ``e`` (``decision``: the one :meth:`request_cancel` already made, if any)."""
         order = self._orders.get(e.orig_ord_no)
-        decision = self.decide_cancel(e.orig_ord_no, e.qty)
+        if decision is None:
+            decision = self.decide_cancel(e.orig_ord_no, e.qty)
         if order is None:
             raise CancelRefused(decision)
         for known in order._cancels or ():
@@ -811,18 +815,10 @@ class OrderBook:
         Raise :class:`engine.CancelRefused` (carrying the decision) when it is not allowed;
         nothing is reserved then. The reservation lasts until the broker confirms or rejects.
         """
-        n = parse_cancel_qty(qty)
-        if (
-            type(ord_no) is not str
-            or n is None
-            or clamp
-            or at is not None
-            or ord_no not in self._orders
-        ):
-            decision = self.decide_cancel(ord_no, qty, at=at, clamp=clamp)
-            if not decision.allowed:
-                raise CancelRefused(decision)
-            n = 0 if decision.cancel_all else decision.qty
+        decision = self.decide_cancel(ord_no, qty, at=at, clamp=clamp)  # the only decision made
+        if not decision.allowed:
+            raise CancelRefused(decision)
+        n = 0 if decision.cancel_all else decision.qty
         order = self._orders[ord_no]
         taken = {r.request_id for r in order._cancels or ()}
         seq = self._request_seq + 1
@@ -830,12 +826,12 @@ class OrderBook:
         while request_id in taken:  # only if someone applied their own ids of this form
             seq += 1
             request_id = f"R{seq:07d}"
-        try:
-            self.apply(ev.CancelRequested(ord_no, request_id, n, ts=ts))
-        except CancelRefused:
-            # Refused: report the decision for the quantity as the caller wrote it ("11", not 11).
-            raise CancelRefused(self.decide_cancel(ord_no, qty, at=at, clamp=clamp)) from None
-        return CancelRequest(request_id, ord_no, order._stk_cd, order._exchange, n, n == 0)
+        event = ev.CancelRequested(ord_no, request_id, n, ts=ts)
+        _validate(event, _SCHEMA[ev.CancelRequested])  # as apply would: a bad ts changes nothing
+        self._cancel_requested(event, decision)
+        return CancelRequest(
+            request_id, ord_no, order._stk_cd, order._exchange, n, n == 0, decision
+        )
 
 
 def _newer(a: str, b: str) -> bool:

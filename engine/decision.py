@@ -75,7 +75,10 @@ class CancelDecision:
 
 @attrs.frozen
 class CancelRequest:
-    """A reserved cancel, ready to be sent: ``qty`` shares of ``orig_ord_no`` (0 = all open)."""
+    """A reserved cancel, ready to be sent: ``qty`` shares of ``orig_ord_no`` (0 = all open).
+
+    ``decision`` is the engine's decision that allowed it.
+    """
 
     request_id: str
     orig_ord_no: str
@@ -83,6 +86,7 @@ class CancelRequest:
     exchange: str
     qty: int
     cancel_all: bool
+    decision: CancelDecision
 
     @property
     def cncl_qty(self) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from adapters.broker import CancelOutcome, CancelStatus, Ticket
 from adapters.sim.exchange import SimExchange
-from engine import OrderBook, Side
+from engine import CancelRefused, OrderBook, Side
 
 __all__ = ["SimBroker"]
 
@@ -48,13 +48,13 @@ class SimBroker:
 
         A refused cancel sends nothing and comes back with the engine's decision and reason.
         """
-        decision = book.decide_cancel(ord_no, qty, at=at)
-        if not decision.allowed:
-            return CancelOutcome(decision, CancelStatus.REFUSED)
-        # What the exchange would refuse as malformed is refused before anything is reserved.
-        self.exchange._check_target(ord_no, 0 if decision.cancel_all else decision.qty)
-        request = book.request_cancel(ord_no, qty, at=at, ts=self.exchange.now)
+        if ord_no in book:  # what the exchange would refuse as malformed, before reserving
+            self.exchange._check_target(ord_no, 0)
+        try:
+            request = book.request_cancel(ord_no, qty, at=at, ts=self.exchange.now)
+        except CancelRefused as refused:
+            return CancelOutcome(refused.decision, CancelStatus.REFUSED)
         ticket = self.exchange.cancel(
             orig_ord_no=request.orig_ord_no, qty=request.qty, request_id=request.request_id
         )
-        return CancelOutcome(decision, CancelStatus.SENT, request, ticket)
+        return CancelOutcome(request.decision, CancelStatus.SENT, request, ticket)

@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from adapters.broker import Ticket, TicketStatus
-from adapters.sim.latency import Latency
+from adapters.sim.latency import Delay, Latency
 from adapters.sim.market import Bar
 from engine import OrderState, SessionCalendar, Side
 from engine import events as ev
@@ -153,31 +153,59 @@ class TruthOrder:
 
 
 class _Book:
-    """The resting orders of one symbol, and what is left of the last bar's volume."""
+    """The resting orders of one symbol, and what is left of the last bar's volume.
 
-    __slots__ = ("buy_cap", "buy_left", "buys", "last", "sell_cap", "sell_left", "sells")
+    Each is a pair indexed by side (:data:`BUY`, :data:`SELL`). The resting orders are kept in
+    priority order (best price first, then time); orders that finished stay until they outnumber
+    a quarter of the live ones (plus four), then the list is compacted: amortised O(1) per order.
+    """
+
+    __slots__ = ("caps", "last", "left", "resting")
 
     def __init__(self) -> None:
-        # Resting orders in priority order (best price first, then time). Orders that finished
-        # stay until the list outgrows its cap, then it is compacted: amortised O(1) per order.
-        self.buys: list[TruthOrder] = []
-        self.sells: list[TruthOrder] = []
-        self.buy_cap = 16
-        self.sell_cap = 16
+        self.resting: list[list[TruthOrder]] = [[], []]
+        self.caps = [4, 4]
+        self.left = [0, 0]
         self.last: Bar | None = None
-        self.buy_left = 0
-        self.sell_left = 0
 
 
+BUY, SELL = 0, 1  # the two sides of a _Book
 _FIRST: Final = -(1 << 62)  # market orders come before every limit
 
 
-def _buy_priority(o: TruthOrder) -> tuple[int, int]:
-    return (_FIRST if o.market else -o.price, o.seq)
+def _side(order: TruthOrder) -> int:
+    return BUY if order.side is Side.BUY else SELL
 
 
-def _sell_priority(o: TruthOrder) -> tuple[int, int]:
-    return (_FIRST if o.market else o.price, o.seq)
+def _priority(o: TruthOrder) -> tuple[int, int]:
+    """Best price first (the highest buy, the lowest sell), market orders before all; then time."""
+    return (_FIRST if o.market else -o.price if o.side is Side.BUY else o.price, o.seq)
+
+
+class _Channel:
+    """One latency channel: a delay drawn from its ``Delay``; first in, first out if ``fifo``."""
+
+    __slots__ = ("fifo", "last", "low", "span")
+
+    def __init__(self, delay: Delay, fifo: bool) -> None:
+        self.low = delay.low
+        self.span = delay.high - delay.low + 1
+        self.fifo = fifo
+        self.last = 0  # the latest arrival so far
+
+    def arrival(self, now: int, random: Callable[[], float]) -> int:
+        """Return when something sent at ``now`` arrives (one ``random()`` for a range)."""
+        span = self.span
+        at = now + (self.low + int(random() * span) if span > 1 else self.low)
+        if self.fifo:
+            if at < self.last:
+                at = self.last
+            self.last = at
+        return at
+
+    def latest(self, now: int) -> int:
+        """Return the latest that something sent at ``now`` could arrive."""
+        return max(now + self.low + self.span - 1, self.last)
 
 
 class SimExchange:
@@ -199,9 +227,6 @@ class SimExchange:
         "_delivery",
         "_dt_ms",
         "_exec_no",
-        "_last_delivery",
-        "_last_request",
-        "_last_venue",
         "_next_no",
         "_now",
         "_now_dt",
@@ -209,7 +234,6 @@ class SimExchange:
         "_queue",
         "_random",
         "_reference",
-        "_reorder",
         "_request",
         "_request_no",
         "_seq",
@@ -246,11 +270,9 @@ class SimExchange:
         self.start = start
         self.latency = latency or Latency()
         lat = self.latency
-        # (lowest delay, span) of each channel, drawn inline on the hot paths
-        self._request = (lat.request.low, lat.request.high - lat.request.low + 1)
-        self._venue = (lat.venue.low, lat.venue.high - lat.venue.low + 1)
-        self._delivery = (lat.delivery.low, lat.delivery.high - lat.delivery.low + 1)
-        self._reorder = self.latency.reorder
+        self._request = _Channel(lat.request, fifo=True)
+        self._venue = _Channel(lat.venue, fifo=True)
+        self._delivery = _Channel(lat.delivery, fifo=not lat.reorder)
         self.sessions = sessions
         self.price_band = price_band
         self._sink: Callable[[ev.Event], object] = _ignore
@@ -264,9 +286,6 @@ class SimExchange:
         self._reference: dict[str, int] = {}
         self._queue: list[tuple[int, int, Callable[..., object], tuple[Any, ...]]] = []
         self._seq = 0
-        self._last_request = 0
-        self._last_venue = 0
-        self._last_delivery = 0
         self._day = start.astimezone(KST).date()
         self._day_end = self._midnight_after(start.astimezone(KST))
         self._next_no = 1
@@ -340,16 +359,6 @@ class SimExchange:
         while self._queue:
             self.advance(self._queue[0][0])
 
-    def _delivery_time(self) -> int:
-        """Return when a fact of now reaches the engine (first in, first out unless reordered)."""
-        low, span = self._delivery
-        at = self._now + (low + int(self._random() * span) if span > 1 else low)
-        if not self._reorder:
-            if at < self._last_delivery:
-                at = self._last_delivery
-            self._last_delivery = at
-        return at
-
     def _fact(self, cls: Callable[..., ev.Event], *args: Any) -> ev.Event:
         """Return the event ``cls(*args)`` stamped with the simulated time."""
         return cls(*args, ts=self.now)
@@ -361,13 +370,8 @@ class SimExchange:
             self._dt_ms = now
             self._now_dt = self.start + timedelta(milliseconds=now)
         event = cls(*args, ts=self._now_dt)
-        low, span = self._delivery
-        at = now + (low + int(self._random() * span) if span > 1 else low)
-        if not self._reorder:
-            if at < self._last_delivery:
-                at = self._last_delivery
-            self._last_delivery = at
         self._seq += 1
+        at = self._delivery.arrival(now, self._random)
         heapq.heappush(self._queue, (at, self._seq, self._sink, (event,)))
 
     def _answer(
@@ -385,8 +389,11 @@ class SimExchange:
         """
         code, message = rc if rc is not None else ("", "")
         self._seq += 1
-        args = (ticket, status, ord_no, code, message, event)
-        heapq.heappush(self._queue, (self._delivery_time(), self._seq, self._resolve, args))
+        at = self._delivery.arrival(self._now, self._random)
+        heapq.heappush(
+            self._queue,
+            (at, self._seq, self._resolve, (ticket, status, ord_no, code, message, event)),
+        )
 
     def _resolve(
         self,
@@ -397,10 +404,7 @@ class SimExchange:
         msg: str,
         event: ev.Event | None,
     ) -> None:
-        ticket.status = status
-        ticket.ord_no = ord_no
-        ticket.code = code
-        ticket.message = msg
+        ticket.resolve(status, ord_no, code, msg)
         if self.on_answer is not None:
             self.on_answer(ticket)
         if event is not None:
@@ -408,19 +412,14 @@ class SimExchange:
 
     def _to_venue(self, action: Callable[..., None], *args: Any) -> None:
         """Send an accepted request on to the venue (first in, first out)."""
-        low, span = self._venue
-        at = self._now + (low + int(self._random() * span) if span > 1 else low)
-        if at < self._last_venue:
-            at = self._last_venue
-        self._last_venue = at
+        at = self._venue.arrival(self._now, self._random)
         self._seq += 1
         heapq.heappush(self._queue, (at, self._seq, action, args))
 
     def _send(
         self, kind: str, serve: Callable[..., None], *args: Any, request_id: str = ""
     ) -> Ticket:
-        low, span = self._request
-        if self._now + low + span > self._day_end or self._last_request >= self._day_end:
+        if self._request.latest(self._now) >= self._day_end:
             if self._now >= self._day_end:
                 self._new_day()  # refuses a new day while this one's orders exist
             elif self._orders:
@@ -431,10 +430,7 @@ class SimExchange:
         self.requests += 1
         self._request_no += 1
         ticket = Ticket(kind, request_id or f"S{self._request_no:07d}")
-        at = self._now + (low + int(self._random() * span) if span > 1 else low)
-        if at < self._last_request:
-            at = self._last_request
-        self._last_request = at
+        at = self._request.arrival(self._now, self._random)
         self._seq += 1
         heapq.heappush(self._queue, (at, self._seq, serve, (ticket, *args)))
         return ticket
@@ -551,9 +547,7 @@ class SimExchange:
         tif: str,
         exchange: str,
     ) -> None:
-        refusal = (
-            self._session_refusal(exchange) if self._closed or self.sessions is not None else None
-        )
+        refusal = self._session_refusal(exchange)
         if refusal is not None:
             self._answer(ticket, TicketStatus.REJECTED, "", refusal)
             return
@@ -660,32 +654,24 @@ class SimExchange:
         if order.leaves:
             if order.tif == "IOC" or (order.market and last is None):
                 self._expire(order)
-            elif order.side is Side.BUY:
-                insort(book.buys, order, key=_buy_priority)
             else:
-                insort(book.sells, order, key=_sell_priority)
+                insort(book.resting[_side(order)], order, key=_priority)
 
     def _available(self, book: _Book, order: TruthOrder) -> int:
         """Return how many shares ``order`` could take right now from the last bar."""
         last = book.last
         if last is None:
             return 0
-        if order.side is Side.BUY:
-            if order.market or order.price >= last.close:
-                return book.buy_left
-            return 0
-        if order.market or order.price <= last.close:
-            return book.sell_left
+        buy = order.side is Side.BUY
+        if order.market or (order.price >= last.close if buy else order.price <= last.close):
+            return book.left[BUY if buy else SELL]
         return 0
 
     def _take(self, book: _Book, order: TruthOrder, qty: int) -> None:
         """Fill ``qty`` shares of ``order`` now at the last price (or its limit, if better)."""
         last = book.last
         assert last is not None
-        if order.side is Side.BUY:
-            book.buy_left -= qty
-        else:
-            book.sell_left -= qty
+        book.left[_side(order)] -= qty
         self._fill(order, qty, last.close)
 
     def _fill(self, order: TruthOrder, qty: int, price: int) -> None:
@@ -804,27 +790,24 @@ class SimExchange:
                 book = books[stk_cd] = _Book()
                 self._reference[stk_cd] = first
             book.last = bar
-            buys = book.buys
-            if buys:
-                book.buy_left = self._match_buys(buys, volume, bar)
-                if len(buys) > book.buy_cap:
-                    book.buys = buys = [o for o in buys if o.leaves]
-                    book.buy_cap = 2 * len(buys) + 16
-            else:
-                book.buy_left = volume
-            sells = book.sells
-            if sells:
-                book.sell_left = self._match_sells(sells, volume, bar)
-                if len(sells) > book.sell_cap:
-                    book.sells = sells = [o for o in sells if o.leaves]
-                    book.sell_cap = 2 * len(sells) + 16
-            else:
-                book.sell_left = volume
+            left = book.left
+            left[BUY] = self._match_side(book, BUY, volume, first, bar.low, 1)
+            left[SELL] = self._match_side(book, SELL, volume, first, -bar.high, -1)
 
-    def _match_buys(self, resting: list[TruthOrder], volume: int, bar: Bar) -> int:
-        """Fill the buys ``bar`` reached, best price first, up to ``volume``; return the rest."""
-        first = bar.open
-        low = bar.low
+    def _match_side(
+        self, book: _Book, side: int, volume: int, first: int, bound: int, sign: int
+    ) -> int:
+        """Fill the orders of ``side`` the bar reached, best first, up to ``volume``.
+
+        ``sign`` is 1 for buys, -1 for sells, so that one loop serves both: an order is reached
+        when ``sign * price >= bound`` (``bound`` the bar's low, or minus its high), and fills at
+        the open when the bar opened through its limit (``sign * open <= sign * price``).
+        Return what is left of ``volume``.
+        """
+        resting = book.resting[side]
+        if not resting:
+            return volume
+        signed_first = sign * first
         for order in resting:
             leaves = order.leaves
             if not leaves:
@@ -835,36 +818,17 @@ class SimExchange:
                 price = first
             else:
                 price = order.price
-                if price < low:
-                    break  # in priority order: no later buy is reached either
-                if first <= price:
+                if sign * price < bound:
+                    break  # in priority order: no later order is reached either
+                if signed_first <= sign * price:
                     price = first
             qty = leaves if leaves < volume else volume
             volume -= qty
             self._fill(order, qty, price)
-        return volume
-
-    def _match_sells(self, resting: list[TruthOrder], volume: int, bar: Bar) -> int:
-        """Fill the sells ``bar`` reached, best price first, up to ``volume``; return the rest."""
-        first = bar.open
-        high = bar.high
-        for order in resting:
-            leaves = order.leaves
-            if not leaves:
-                continue
-            if not volume:
-                break
-            if order.market:
-                price = first
-            else:
-                price = order.price
-                if price > high:
-                    break
-                if first >= price:
-                    price = first
-            qty = leaves if leaves < volume else volume
-            volume -= qty
-            self._fill(order, qty, price)
+        if len(resting) > book.caps[side]:
+            live = [o for o in resting if o.leaves]
+            book.resting[side] = live
+            book.caps[side] = len(live) + len(live) // 4 + 4
         return volume
 
     # -- the end of the session --------------------------------------------------------------
@@ -875,5 +839,5 @@ class SimExchange:
             if order.leaves:
                 self._expire(order)
         for book in self._books.values():
-            book.buys.clear()
-            book.sells.clear()
+            for resting in book.resting:
+                resting.clear()

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import random
-
 import attrs
-
-from adapters.sim._rand import draw_int
 
 __all__ = ["Delay", "Latency"]
 
@@ -44,12 +40,6 @@ class Delay:
     def is_zero(self) -> bool:
         """Return True for no delay at all."""
         return self.high == 0
-
-    def draw(self, rng: random.Random) -> int:
-        """Return one delay in ms, drawn with ``rng`` (no draw when it is fixed)."""
-        if self.low == self.high:
-            return self.low
-        return draw_int(rng, self.low, self.high)
 
     def __str__(self) -> str:
         return f"{self.low} ms" if self.low == self.high else f"{self.low}-{self.high} ms"

@@ -117,13 +117,14 @@ class _Audit:
         filled = cancelled = replaced = 0
         for no, order in book.orders.items():
             mine = _engine_view(order)
-            state, q, f, c, m, leaves, _, _, p, _ = mine
+            state, _, f, c, m, _, _, _, _, _ = mine
             states[state] += 1
             filled += f
             cancelled += c
             replaced += m
-            if f + c + m + leaves != q or min(f, c, m, leaves, p) < 0:
-                self.violations.append(f"{no}: F+C+M+L={f + c + m + leaves} Q={q} {order!r}")
+            violation = _violation(no, order, mine)
+            if violation is not None:
+                self.violations.append(violation)
             truth = truths.get(no)
             if truth is None:
                 out.append(Mismatch(no, "order", state.name, None))
@@ -197,14 +198,18 @@ def _about(event: ev.Event) -> str:
     return getattr(event, "orig_ord_no", "") or getattr(event, "ord_no", "")
 
 
+def _violation(no: str, order: Order, view: tuple[Any, ...]) -> str | None:
+    """Say how ``order`` (seen as ``view``) breaks F + C + M + L == Q or goes negative."""
+    _, q, f, c, m, leaves, _, _, p, _ = view
+    if f + c + m + leaves != q or min(f, c, m, leaves, p) < 0:
+        return f"{no}: F+C+M+L={f + c + m + leaves} Q={q} {order!r}"
+    return None
+
+
 def check_invariants(book: OrderBook) -> list[str]:
     """Return every order that breaks F + C + M + L == Q or has a negative quantity."""
-    bad = []
-    for no, o in book.orders.items():
-        quantities = (o.filled_qty, o.cancelled_qty, o.replaced_qty, o.leaves_qty)
-        if sum(quantities) != o.qty or min(quantities) < 0 or o.pending_cancel_qty < 0:
-            bad.append(f"{no}: F+C+M+L={sum(quantities)} Q={o.qty} {o!r}")
-    return bad
+    found = (_violation(no, o, _engine_view(o)) for no, o in book.orders.items())
+    return [v for v in found if v is not None]
 
 
 @attrs.frozen
@@ -366,9 +371,7 @@ class Harness:
     def cancel(self, ord_no: str, qty: int | str = 0) -> CancelOutcome:
         """Ask the engine for a cancel; send it only if allowed. Refusals carry their reason."""
         self.cancels_requested += 1
-        book = self.book
-        at = self.exchange.now if book.calendar is not None else None
-        outcome = self.broker.cancel(book, ord_no, qty, at=at)
+        outcome = self.broker.cancel(self.book, ord_no, qty, at=self._at())
         if outcome.request is None:
             reason = outcome.decision.reason
             self.refusals[reason.name if reason is not None else "?"] += 1

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.lifecycle import STATE_INDEX, STATES
 from engine.states import TERMINAL_STATES, OrderState, Side
 
-__all__ = ["Anomaly", "Order"]
+__all__ = ["Anomaly", "CancelInfo", "Order"]
 
 # State indices (positions in lifecycle.STATES), used on the hot path instead of enum hashing.
 RECEIVED_I = STATE_INDEX[OrderState.RECEIVED]
@@ -39,6 +39,23 @@ def derive_state(current: int, confirmed: bool, q: int, f: int, c: int, m: int, 
     if c > 0:
         return CANCELLED_I
     return REPLACED_I if m > 0 else CANCELLED_I
+
+
+_CANCEL_STATUS = ("pending", "confirmed", "rejected")
+
+
+class CancelInfo(NamedTuple):
+    """A read-only view of one cancel of an order (see :attr:`Order.cancels`).
+
+    ``status`` is ``"pending"`` (no confirmation or rejection yet), ``"confirmed"`` or
+    ``"rejected"``; ``cancel_no`` is the broker's number for the cancel ("" until accepted);
+    ``qty`` 0 means all that is open.
+    """
+
+    request_id: str
+    cancel_no: str
+    qty: int
+    status: str
 
 
 class CancelRecord:
@@ -286,6 +303,14 @@ class Order:
     def pending_requests(self) -> tuple[str, ...]:
         """Return the ids of the cancel requests still unanswered, oldest first."""
         return tuple(r.request_id for r in self._cancels or () if r.status == PENDING)
+
+    @property
+    def cancels(self) -> tuple[CancelInfo, ...]:
+        """Return every cancel of this order the engine knows of, oldest first."""
+        return tuple(
+            CancelInfo(r.request_id, r.cancel_no, r.qty, _CANCEL_STATUS[r.status])
+            for r in self._cancels or ()
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """Return every field of the order, for comparing whole books (replay, reconciliation)."""

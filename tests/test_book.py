@@ -315,3 +315,21 @@ def test_an_order_modified_in_pieces_names_its_newest_piece_whatever_the_deliver
         decision = book.decide_cancel("0000001", "0")
         assert (decision.reason, decision.successor) == (Refusal.REPLACED, "0000003")
     assert in_order.snapshot() == reordered.snapshot()
+
+
+def test_an_orders_cancels_are_shown_oldest_first_with_number_and_outcome() -> None:
+    book = _book("0000001")
+    first = book.request_cancel("0000001", 3)
+    second = book.request_cancel("0000001", 2)
+    book.apply(ev.CancelAccepted("0000002", "0000001", 3, request_id=first.request_id))
+    book.apply(ev.CancelConfirmed("0000002", "0000001", 3, request_id=first.request_id))
+    book.apply(ev.CancelRejected("0000001", "RC4033", "nothing left", "", second.request_id))
+    third = book.request_cancel("0000001", "0")
+    cancels = book.orders["0000001"].cancels
+    assert [(c.request_id, c.cancel_no, c.qty, c.status) for c in cancels] == [
+        (first.request_id, "0000002", 3, "confirmed"),
+        (second.request_id, "", 2, "rejected"),
+        (third.request_id, "", 0, "pending"),
+    ]
+    with pytest.raises(AttributeError):
+        cancels[0].status = "confirmed"  # type: ignore[misc]

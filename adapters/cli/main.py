@@ -24,6 +24,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the engine's view with the exchange's truth. Exit status 0 only when they match.",
     )
     add_arguments(simulate)
+    from adapters.cli.kiwoom_cli import add_cancel_arguments, add_open_orders_arguments
+    from adapters.cli.sim_server import add_arguments as add_sim_server_arguments
+
+    server = sub.add_parser(
+        "sim-server",
+        help="serve a simulated exchange over Kiwoom's REST protocol on loopback",
+        description="Start a Kiwoom-compatible REST server backed by the simulated exchange. "
+        "The first line on stdout is its base URL; it serves until interrupted.",
+    )
+    add_sim_server_arguments(server)
+    cancel = sub.add_parser(
+        "cancel",
+        help="cancel an order through Kiwoom (kt10003), only if the engine allows it",
+        description="Read the account (ka10075, kt00007), let the engine decide, print the "
+        "decision, send kt10003 only when allowed, and print the outcome. Credentials come "
+        "from KIWOOM_APPKEY and KIWOOM_SECRETKEY. Exit status: 0 accepted, 1 the account could "
+        "not be read, 2 bad options, 3 refused by the engine (nothing sent), 4 rejected by "
+        "Kiwoom, 5 outcome unknown (do not send again).",
+    )
+    add_cancel_arguments(cancel)
+    open_orders = sub.add_parser(
+        "open-orders",
+        help="list the account's open orders (ka10075, every page)",
+        description="List the open orders of the account (ka10075, following every page). "
+        "Credentials come from KIWOOM_APPKEY and KIWOOM_SECRETKEY.",
+    )
+    add_open_orders_arguments(open_orders)
     sub.add_parser("demo", help="walk the kt10003 examples of the seed document through the engine")
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
@@ -34,6 +61,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from adapters.cli.simulate import run_simulate
 
         return run_simulate(args, sys.stdout, sys.stderr)
+
+    if args.command == "sim-server":
+        from adapters.cli.sim_server import run_sim_server
+
+        return run_sim_server(args, sys.stdout, sys.stderr)
+
+    if args.command in ("cancel", "open-orders"):
+        from adapters.cli.kiwoom_cli import run_cancel, run_open_orders
+
+        run = run_cancel if args.command == "cancel" else run_open_orders
+        return run(args, sys.stdout, sys.stderr)
 
     if args.command == "demo":
         from adapters.cli.demo import run_demo

@@ -1,0 +1,178 @@
+"""``order-engine cancel`` and ``order-engine open-orders``: Kiwoom from the command line.
+
+Credentials come from ``KIWOOM_APPKEY`` and ``KIWOOM_SECRETKEY`` only (never from arguments,
+which other users can read in the process list). ``cancel`` reads the account first (ka10075
+and kt00007, every page), lets the engine decide, prints the decision, sends kt10003 only when
+the engine allows it, and prints the outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Final, TextIO
+
+from adapters.broker import CancelStatus
+from adapters.kiwoom.broker import KiwoomBroker
+from adapters.kiwoom.client import KiwoomClient
+from adapters.kiwoom.errors import KiwoomError
+from adapters.kiwoom.transport import MOCK_URL, REAL_URL
+from engine import Order, OrderBook
+
+__all__ = [
+    "EXIT",
+    "add_cancel_arguments",
+    "add_connection_arguments",
+    "add_open_orders_arguments",
+    "run_cancel",
+    "run_open_orders",
+]
+
+#: Exit statuses of ``cancel`` (and ``open-orders``), by what happened.
+EXIT: Final = {
+    "accepted": 0,
+    "failed": 1,  # the account could not be read: nothing was sent
+    "usage": 2,  # bad options or configuration: nothing was sent
+    "refused": 3,  # the engine refused the cancel: nothing was sent
+    "rejected": 4,  # Kiwoom refused it (RC4033, ...): definitive
+    "unknown": 5,  # the outcome is unknown: do NOT send again; check open-orders
+}
+
+
+def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--mock | --real | --base-url URL`` and ``--timeout`` to ``parser``."""
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--mock", action="store_true", help=f"Kiwoom's mock server ({MOCK_URL})")
+    where.add_argument("--real", action="store_true", help=f"Kiwoom's real server ({REAL_URL})")
+    where.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="a loopback Kiwoom-compatible server, e.g. the one `order-engine sim-server` prints",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S", help="read timeout in seconds"
+    )
+
+
+def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``order-engine cancel``."""
+    parser.add_argument("--ord-no", required=True, help="the order to cancel (7 digits)")
+    parser.add_argument("--stk-cd", required=True, help="its stock code, e.g. 005930")
+    parser.add_argument("--qty", default="0", help='shares to cancel; "0" (default) = all open')
+    parser.add_argument("--exchange", default=None, help="KRX, NXT or SOR (default: the order's)")
+    add_connection_arguments(parser)
+
+
+def add_open_orders_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``order-engine open-orders``."""
+    parser.add_argument("--stk-cd", default=None, help="only this stock code")
+    add_connection_arguments(parser)
+
+
+def _client(args: argparse.Namespace) -> KiwoomClient:
+    if args.base_url is not None:
+        return KiwoomClient(args.base_url, allow_loopback=True, timeout=(3.05, args.timeout))
+    return KiwoomClient(MOCK_URL if args.mock else REAL_URL, timeout=(3.05, args.timeout))
+
+
+def run_cancel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run ``order-engine cancel``; return its exit status (see :data:`EXIT`)."""
+    try:
+        client = _client(args)
+    except KiwoomError as exc:
+        print(f"error: {exc.message}", file=err)
+        return EXIT["usage"]
+    with client:
+        broker = KiwoomBroker(client, OrderBook())
+        book = broker.book
+        try:
+            broker.reconcile(book)
+        except KiwoomError as exc:
+            print(f"error: cannot read the account, nothing was sent: {exc}", file=err)
+            return EXIT["failed"]
+        order = book.orders.get(args.ord_no)
+        if order is not None:
+            if order.stk_cd != args.stk_cd:
+                print(
+                    f"error: order {args.ord_no} is for {order.stk_cd}, not {args.stk_cd}; "
+                    "nothing was sent",
+                    file=err,
+                )
+                return EXIT["usage"]
+            if args.exchange is not None and args.exchange != order.exchange:
+                print(
+                    f"error: order {args.ord_no} was placed on {order.exchange}, not "
+                    f"{args.exchange}; nothing was sent",
+                    file=err,
+                )
+                return EXIT["usage"]
+            print(f"order:    {_describe(order)}", file=out)
+        outcome = broker.cancel(book, args.ord_no, args.qty)
+        print(f"decision: {outcome.decision.describe()}", file=out)
+        if outcome.status is CancelStatus.REFUSED:
+            print("nothing was sent", file=out)
+            return EXIT["refused"]
+        ticket = outcome.ticket
+        assert ticket is not None and outcome.request is not None
+        print(f"sent:     kt10003 cncl_qty={outcome.request.cncl_qty!r}", file=out)
+        if outcome.status is CancelStatus.ACCEPTED:
+            print(f"outcome:  accepted, cancel number {ticket.ord_no} ({ticket.message})", file=out)
+            return EXIT["accepted"]
+        if outcome.status is CancelStatus.REJECTED:
+            print(f"outcome:  rejected by Kiwoom: {ticket.code} {ticket.message}", file=out)
+            return EXIT["rejected"]
+        print(f"outcome:  UNKNOWN ({ticket.code}: {ticket.message})", file=out)
+        try:
+            report = broker.reconcile(book)
+        except KiwoomError as exc:
+            report = None
+            print(f"          reconciling failed too: {exc}", file=out)
+        if report is not None and outcome.request.request_id in report.resolved:
+            order = book.orders[args.ord_no]
+            found = [c for c in order.cancels if c.request_id == outcome.request.request_id]
+            if found and found[0].cancel_no:
+                print(
+                    f"          the server did take it: cancel number {found[0].cancel_no}",
+                    file=out,
+                )
+                return EXIT["accepted"]
+        print(
+            "          do NOT send it again; check with `order-engine open-orders` first",
+            file=out,
+        )
+        return EXIT["unknown"]
+
+
+def run_open_orders(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run ``order-engine open-orders``: print every open order (ka10075, all pages)."""
+    try:
+        client = _client(args)
+    except KiwoomError as exc:
+        print(f"error: {exc.message}", file=err)
+        return EXIT["usage"]
+    with client:
+        try:
+            rows = client.open_orders(stk_cd=args.stk_cd)
+        except KiwoomError as exc:
+            print(f"error: cannot read open orders: {exc}", file=err)
+            return EXIT["failed"]
+    print(
+        f"{'ord_no':<8} {'stk_cd':<7} {'side':<4} {'qty':>8} {'price':>9} {'filled':>8} "
+        f"{'open':>8} {'status':<4} venue  orig",
+        file=out,
+    )
+    for r in rows:
+        print(
+            f"{r.ord_no:<8} {r.stk_cd:<7} {r.side.name:<4} {r.qty:>8} {r.price:>9} "
+            f"{r.filled_qty:>8} {r.open_qty:>8} {r.status:<4} {r.exchange:<6} {r.orig_ord_no}",
+            file=out,
+        )
+    print(f"{len(rows)} open order(s)", file=out)
+    return 0
+
+
+def _describe(order: Order) -> str:
+    return (
+        f"{order.ord_no} {order.stk_cd} {order.side.name} {order.state.value} "
+        f"Q={order.qty} filled={order.filled_qty} cancelled={order.cancelled_qty} "
+        f"open={order.leaves_qty}"
+    )

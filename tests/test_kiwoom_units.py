@@ -17,11 +17,19 @@ from adapters.kiwoom.errors import (
     OrderRejected,
     Outcome,
     RateLimited,
+    ServerError,
     ServerFault,
     TokenInvalid,
 )
 from adapters.kiwoom.pacing import Pacer, allowed_rate_in
-from adapters.kiwoom.transport import MOCK_URL, REAL_URL, check_base_url, classify, embedded_code
+from adapters.kiwoom.transport import (
+    MOCK_URL,
+    REAL_URL,
+    Answer,
+    check_base_url,
+    classify,
+    embedded_code,
+)
 from engine import Side
 
 
@@ -76,6 +84,36 @@ from engine import Side
         (1, "[1999:예기치 못한 에러가 발생했습니다]", 200, ServerFault, "1999", Outcome.UNKNOWN),
         (3, "[8001:App Key 검증에 실패했습니다]", 200, AuthError, "8001", Outcome.NOT_PROCESSED),
         (7, "무언가 새로운 오류", 200, ServerFault, "", Outcome.UNKNOWN),
+        # a code given as the top-level return_code itself (section 7: "8005 top level")
+        (8005, "Token이 유효하지 않습니다", 200, TokenInvalid, "8005", Outcome.NOT_PROCESSED),
+        (
+            1700,
+            "허용된 요청 개수를 초과하였습니다",
+            200,
+            RateLimited,
+            "1700",
+            Outcome.NOT_PROCESSED,
+        ),
+        (1999, "예기치 못한 에러", 200, ServerFault, "1999", Outcome.UNKNOWN),
+        # under HTTP 5xx only "stopped before processing" is believed; the rest is unknown
+        (5, "입력 값이 올바르지 않습니다", 500, ServerError, "", Outcome.UNKNOWN),
+        (
+            20,
+            "[2000](RC4033:정정/취소할 수량이 없습니다)",
+            503,
+            ServerError,
+            "RC4033",
+            Outcome.UNKNOWN,
+        ),
+        (3, "[8005:Token이 유효하지 않습니다]", 502, TokenInvalid, "8005", Outcome.NOT_PROCESSED),
+        (
+            5,
+            "[1700:허용된 요청 개수를 초과하였습니다]",
+            503,
+            RateLimited,
+            "1700",
+            Outcome.NOT_PROCESSED,
+        ),
     ],
 )
 def test_classify_follows_section_7(
@@ -92,6 +130,7 @@ def test_classify_follows_section_7(
     assert error.outcome is outcome
     assert error.api_id == "kt10003" and error.return_code == return_code
     assert code in str(error) and outcome.value in str(error)
+    assert error.http_status == status
 
 
 def test_return_code_5_without_a_17xx_code_is_not_a_throttle() -> None:
@@ -265,7 +304,8 @@ def test_expires_dt_is_korea_time_on_any_host() -> None:
 def test_credentials_and_tokens_hide_their_values(monkeypatch: pytest.MonkeyPatch) -> None:
     creds = Credentials("APPKEY-secret-1", "SECRET-secret-2")
     token = Token("TOKEN-secret-3", parse_expires_dt("20261125153000"))
-    for text in (repr(creds), str(creds), repr(token), str(token)):
+    answer = Answer("au10001", {"token": "TOKEN-secret-4", "return_code": 0})
+    for text in (repr(creds), str(creds), repr(token), str(token), repr(answer), str(answer)):
         assert "secret-" not in text
     monkeypatch.setenv("KIWOOM_APPKEY", "from-env-a")
     monkeypatch.setenv("KIWOOM_SECRETKEY", "from-env-s")

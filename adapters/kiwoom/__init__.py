@@ -28,6 +28,7 @@ from adapters.kiwoom.errors import (
     ServerFault,
     Timeout,
     TokenInvalid,
+    TokenUnavailable,
     TransportError,
 )
 from adapters.kiwoom.pacing import Pacer
@@ -63,6 +64,7 @@ __all__ = [
     "Timeout",
     "TokenInvalid",
     "TokenManager",
+    "TokenUnavailable",
     "Transport",
     "TransportError",
     "events_from_frame",

@@ -12,12 +12,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import attrs
 
 from adapters.kiwoom.auth import Credentials, TokenManager
-from adapters.kiwoom.errors import ConfigError, InputError, KiwoomError, RateLimited, TokenInvalid
+from adapters.kiwoom.errors import (
+    ConfigError,
+    InputError,
+    KiwoomError,
+    Outcome,
+    RateLimited,
+    TokenInvalid,
+    TokenUnavailable,
+)
 from adapters.kiwoom.pacing import MOCK_RATES, REAL_RATES, Pacer
 from adapters.kiwoom.transport import REAL_URL, USER_AGENT, Answer, Transport
 from engine import Side
@@ -91,6 +99,35 @@ def _ord_no(value: object, field: str = "ord_no") -> str:
         if text.isascii() and text.isdigit() and len(text) <= 7:
             return text.zfill(7)
     raise InputError(f"{field} is not an order number: {value!r}")
+
+
+def _signed_count(value: object, field: str) -> int:
+    """Read an echoed quantity that may carry a sign (``"-00000000004"``) as its size."""
+    text = value.strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text[:1] == "-":
+        text = text[1:]
+    return parse_number(text, field)
+
+
+_T = TypeVar("_T")
+
+
+def _echoed(
+    body: Mapping[str, Any],
+    field: str,
+    read: Callable[[object, str], _T],
+    api_id: str,
+    default: _T,
+) -> _T:
+    """Read a field an accepted order TR echoes; an odd value is logged, never raised."""
+    value = body.get(field)
+    if value is None or value == "":
+        return default
+    try:
+        return read(value, field)
+    except InputError:
+        log.warning("%s accepted, but its %s is unreadable: %r", api_id, field, value)
+        return default
 
 
 def _side(text: object) -> Side:
@@ -293,7 +330,7 @@ class KiwoomClient:
         reissued = False
         while True:
             self.pacer.acquire(api_id)
-            token = self.tokens.token()
+            token = self._token_for(api_id)
             self.calls += 1
             try:
                 return self.transport.post(path, api_id, body, token=token, cont_key=cont_key)
@@ -312,6 +349,24 @@ class KiwoomClient:
                     raise
                 reissued = True
                 log.info("%s: token refused (8005); issuing a new one", api_id)
+
+    def _token_for(self, api_id: str) -> str:
+        """Return a token for sending ``api_id``; if none can be had, ``api_id`` was not sent.
+
+        A failed au10001 (a timeout, say) has an unknown outcome for the token request, but the
+        TR itself certainly did not leave: it is raised as :class:`TokenUnavailable`.
+        """
+        try:
+            return self.tokens.token()
+        except KiwoomError as exc:
+            if exc.outcome is Outcome.NOT_PROCESSED:
+                raise  # a refused key or a throttle: already says "not sent"
+            failure = TokenUnavailable(
+                f"no token ({type(exc).__name__}: {exc.message}); {api_id} was not sent",
+                api_id=api_id,
+                code=exc.code,
+            )
+        raise failure
 
     def call_pages(self, api_id: str, body: dict[str, Any], list_key: str) -> list[dict[str, Any]]:
         """Send a status TR and follow ``cont-yn``/``next-key`` to the last page; return all rows.
@@ -397,20 +452,28 @@ class KiwoomClient:
 
     @staticmethod
     def _order_answer(answer: Answer, qty_field: str) -> OrderAnswer:
+        """Read an order TR's success: ``return_code 0`` **and** an order number.
+
+        Without a readable order number the server may still have acted: the outcome is unknown
+        (never "rejected", which would make sending again look safe). With one, the request was
+        taken, and nothing else in the body can undo that: the echoed fields are read leniently.
+        """
         body = answer.body
-        ord_no = body.get("ord_no")
-        if not isinstance(ord_no, str) or not ord_no.strip() or ord_no.strip() == NO_ORDER:
+        try:
+            ord_no = _ord_no(body.get("ord_no"))
+        except InputError:
+            ord_no = NO_ORDER
+        if ord_no == NO_ORDER:
             # return_code 0 without an order number is not a success (reference section 3)
             raise KiwoomError(
-                f"{answer.api_id} answered return_code 0 without an order number",
+                f"{answer.api_id} answered return_code 0 without a readable order number",
                 api_id=answer.api_id,
                 return_code=0,
             )
-        base = body.get("base_orig_ord_no") or ""
         return OrderAnswer(
-            ord_no=_ord_no(ord_no),
-            base_orig_ord_no=_ord_no(base, "base_orig_ord_no") if base else "",
-            qty=parse_number(body.get(qty_field, "0"), qty_field),
+            ord_no=ord_no,
+            base_orig_ord_no=_echoed(body, "base_orig_ord_no", _ord_no, answer.api_id, ""),
+            qty=_echoed(body, qty_field, _signed_count, answer.api_id, 0),
             exchange=str(body.get("dmst_stex_tp", "")),
             message=str(body.get("return_msg", "")),
         )

@@ -35,6 +35,7 @@ __all__ = [
     "ServerFault",
     "Timeout",
     "TokenInvalid",
+    "TokenUnavailable",
     "TransportError",
 ]
 
@@ -134,6 +135,15 @@ class AuthError(ApiError):
 
 class TokenInvalid(AuthError):
     """8005: the token is invalid or expired. Re-issue it once and send again (safe)."""
+
+
+class TokenUnavailable(KiwoomError):
+    """No token could be obtained (au10001 failed), so the TR was never sent. Safe to send again.
+
+    ``code`` is the code of the token request's failure, when it had one.
+    """
+
+    outcome = Outcome.NOT_PROCESSED
 
 
 class RateLimited(ApiError):

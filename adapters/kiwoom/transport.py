@@ -56,10 +56,13 @@ _RC_CODE = re.compile(r"\((RC\d{4}|\d{6})[:)]")
 
 @attrs.frozen
 class Answer:
-    """A successful answer (``return_code == 0``): the JSON ``body`` and continuation headers."""
+    """A successful answer (``return_code == 0``): the JSON ``body`` and continuation headers.
+
+    The repr leaves the body out: an au10001 answer holds a token.
+    """
 
     api_id: str
-    body: dict[str, Any]
+    body: dict[str, Any] = attrs.field(repr=False)
     cont_yn: bool = False
     next_key: str = ""
     http_status: int = 200
@@ -78,9 +81,15 @@ def embedded_code(message: str) -> str:
 def classify(
     api_id: str, return_code: object, message: str, http_status: int | None
 ) -> KiwoomError:
-    """Return the error for an answer with ``return_code != 0`` (``reference`` section 7)."""
-    code = embedded_code(message)
+    """Return the error for an answer with ``return_code != 0`` (``reference`` section 7).
+
+    The specific code is the one embedded in ``return_msg``; a top-level ``return_code`` that is
+    itself such a code (``8005``, ``1700``) counts when the message embeds none. Under HTTP 5xx
+    only what certainly stopped the request before processing (a throttle, a refused token or
+    key) is believed; any other answer is a :class:`ServerError` with an unknown outcome.
+    """
     rc = return_code if type(return_code) is int else None
+    code = embedded_code(message) or (str(rc) if rc is not None and rc >= 1000 else "")
     fields: dict[str, Any] = {
         "api_id": api_id,
         "return_code": rc,
@@ -93,6 +102,8 @@ def classify(
         return TokenInvalid(message, **fields)
     if rc == 3 or (len(code) == 4 and code.startswith("8")):
         return AuthError(message, **fields)
+    if http_status is not None and http_status >= 500:
+        return ServerError(f"HTTP {http_status}: {message}", **fields)
     if code.startswith("RC") or (len(code) == 6 and code.isdigit()) or rc == 20:
         return OrderRejected(message, **fields)
     if code == "1999":
@@ -222,21 +233,27 @@ class Transport:
         try:
             # Sent as prepared: no cookies, no environment settings, nothing merged per call.
             response = self.session.send(request, timeout=self.timeout, allow_redirects=False)
-        except requests.ConnectTimeout as exc:
-            raise ConnectFailed(f"connect timed out: {_short(exc)}", api_id=api_id) from None
-        except requests.ReadTimeout:
-            raise Timeout(
-                f"no answer within {self.timeout[1]:g} s (the request was sent)", api_id=api_id
-            ) from None
-        except requests.ConnectionError as exc:
-            if _never_connected(exc):
-                raise ConnectFailed(f"cannot connect: {_short(exc)}", api_id=api_id) from None
-            raise ConnectionLost(
-                f"connection lost after sending: {_short(exc)}", api_id=api_id
-            ) from None
         except requests.RequestException as exc:
-            raise TransportError(f"{type(exc).__name__}: {_short(exc)}", api_id=api_id) from None
-        return self._translate(api_id, response)
+            failure = self._failure(api_id, exc)
+        else:
+            return self._translate(api_id, response)
+        # Raised outside the handler: the requests exception (whose request holds the token and,
+        # for au10001, the keys) is not kept as the error's __context__.
+        raise failure
+
+    def _failure(self, api_id: str, exc: requests.RequestException) -> TransportError:
+        """Return the error for a request that got no HTTP answer."""
+        if isinstance(exc, requests.ConnectTimeout):
+            return ConnectFailed(f"connect timed out: {_short(exc)}", api_id=api_id)
+        if isinstance(exc, requests.ReadTimeout):
+            return Timeout(
+                f"no answer within {self.timeout[1]:g} s (the request was sent)", api_id=api_id
+            )
+        if isinstance(exc, requests.ConnectionError):
+            if _never_connected(exc):
+                return ConnectFailed(f"cannot connect: {_short(exc)}", api_id=api_id)
+            return ConnectionLost(f"connection lost after sending: {_short(exc)}", api_id=api_id)
+        return TransportError(f"{type(exc).__name__}: {_short(exc)}", api_id=api_id)
 
     @staticmethod
     def _translate(api_id: str, response: requests.Response) -> Answer:

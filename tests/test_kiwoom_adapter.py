@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from adapters.broker import CancelStatus, TicketStatus
-from adapters.kiwoom.broker import KiwoomBroker
+from adapters.kiwoom.broker import NOT_RECEIVED, KiwoomBroker
 from adapters.kiwoom.client import KiwoomClient
-from adapters.kiwoom.errors import ConfigError, InputError, TokenInvalid
+from adapters.kiwoom.errors import (
+    ConfigError,
+    InputError,
+    TokenInvalid,
+    TokenUnavailable,
+    TransportError,
+)
+from adapters.kiwoom.realtime import events_from_values
 from adapters.kiwoom.simserver import Fault, FaultKind, SimServer
 from engine import OrderBook, OrderState, Refusal, Side
+from engine import events as ev
 from engine.sessions import KST
 
 APPKEY = "test-appkey-5f1c9e"
@@ -365,6 +375,226 @@ def test_reconcile_starts_an_empty_book_from_the_account(
     assert again.applied == [] and again.clean
 
 
+# -- answers that do not say what happened, and unknowns that must not be guessed ---
+class OddEchoServer(SimServer):
+    """Accepts cancels but echoes their quantity signed and their root blank."""
+
+    def _cancel(self, day: Any, body: Any) -> dict[str, Any]:
+        payload = super()._cancel(day, body)
+        if payload.get("return_code") == 0:
+            payload["cncl_qty"] = "-" + payload["cncl_qty"][1:]
+            payload["base_orig_ord_no"] = "   "
+        return payload
+
+
+class NoNumberServer(SimServer):
+    """Carries out cancels but answers them without a readable order number."""
+
+    def _cancel(self, day: Any, body: Any) -> dict[str, Any]:
+        payload = super()._cancel(day, body)
+        payload["ord_no"] = "ABC"
+        return payload
+
+
+class JsonErrorServer(SimServer):
+    """Carries out cancels, then answers HTTP 500 with a Kiwoom-shaped input error."""
+
+    def _process(self, *args: Any) -> Any:
+        reply = super()._process(*args)
+        if reply.api_id == "kt10003":
+            reply.status = 500
+            reply.payload = {"return_code": 5, "return_msg": "입력 값이 올바르지 않습니다"}
+        return reply
+
+
+def test_an_accepted_cancel_with_an_odd_echo_stays_accepted() -> None:
+    with OddEchoServer(rate=None, market=False) as srv, make_client(srv) as c:
+        broker = KiwoomBroker(c, OrderBook())
+        no = place(broker, qty=10)
+        outcome = broker.cancel(broker.book, no, 4)
+        assert outcome.status is CancelStatus.ACCEPTED and outcome.ticket is not None
+        assert broker.book.orders[no].pending_cancel_qty == 4  # still reserved
+        assert broker.cancel(broker.book, no, 7).decision.reason is Refusal.EXCEEDS_CANCELLABLE
+        assert len(kt10003_bodies(srv)) == 1
+        assert broker.reconcile().clean
+        assert_book_matches_truth(broker.book, srv)
+
+
+@pytest.mark.parametrize("server_class", [NoNumberServer, JsonErrorServer])
+def test_an_answer_that_does_not_prove_a_refusal_is_unknown_and_reconciled(
+    server_class: type[SimServer],
+) -> None:
+    with server_class(rate=None, market=False) as srv, make_client(srv) as c:
+        broker = KiwoomBroker(c, OrderBook(), unknown_grace=timedelta(0))
+        no = place(broker, qty=10)
+        outcome = broker.cancel(broker.book, no, "0")
+        assert outcome.status is CancelStatus.UNKNOWN  # not REJECTED: that would free the shares
+        assert broker.cancel(broker.book, no, "0").status is CancelStatus.REFUSED
+        report = broker.reconcile()
+        assert report.resolved == [outcome.request.request_id]  # type: ignore[union-attr]
+        assert broker.book.orders[no].state is OrderState.CANCELLED
+        assert len(kt10003_bodies(srv)) == 1
+        assert_book_matches_truth(broker.book, srv)
+
+
+def test_two_unknown_cancels_of_one_order_are_told_apart_by_size(
+    broker: KiwoomBroker, server: SimServer
+) -> None:
+    book = broker.book
+    no = place(broker, qty=10)
+    server.inject(Fault(FaultKind.CLOSE_BEFORE, api_id="kt10003"))  # never reaches the server
+    lost = broker.cancel(book, no, 3)
+    server.inject(Fault(FaultKind.CLOSE_AFTER, api_id="kt10003"))  # carried out, not answered
+    done = broker.cancel(book, no, 2)
+    assert lost.status is done.status is CancelStatus.UNKNOWN
+    report = broker.reconcile()
+    assert report.discrepancies == [] and report.refused == []
+    status = {c.request_id: c.status for c in book.orders[no].cancels}
+    assert status == {lost.request.request_id: "rejected", done.request.request_id: "confirmed"}  # type: ignore[union-attr]
+    assert [e.code for e in report.applied if isinstance(e, ev.CancelRejected)] == [NOT_RECEIVED]
+    assert len(kt10003_bodies(server)) == 1
+    assert_book_matches_truth(book, server)
+
+
+def test_a_row_that_fits_no_unknown_cancel_releases_none_of_them(
+    broker: KiwoomBroker, server: SimServer
+) -> None:
+    book = broker.book
+    no = place(broker, qty=10)
+    server.inject(Fault(FaultKind.CLOSE_BEFORE, api_id="kt10003"))
+    mine = broker.cancel(book, no, 3)
+    # another client of the account cancels 2 shares of the same order
+    with make_client(server) as other:
+        other.cancel(orig_ord_no=no, stk_cd="005930", qty=2)
+    report = broker.reconcile()
+    assert report.unresolved == [mine.request.request_id]  # type: ignore[union-attr]
+    assert any("fits none of the unanswered requests" in d for d in report.discrepancies)
+    assert book.orders[no].pending_cancel_qty == 3  # never released on a guess
+    assert broker.cancel(book, no, 8).status is CancelStatus.REFUSED  # 10 - 2 - 3 reserved
+
+
+def test_an_unknown_cancel_the_venue_has_not_done_yet_is_found_not_released() -> None:
+    with SimServer(rate=None, market=False, venue_ms=400) as srv, make_client(srv) as c:
+        broker = KiwoomBroker(c, OrderBook(), unknown_grace=timedelta(0))
+        book = broker.book
+        no = place(broker, qty=10)
+        srv.inject(Fault(FaultKind.CLOSE_AFTER, api_id="kt10003"))
+        outcome = broker.cancel(book, no, "0")
+        assert outcome.status is CancelStatus.UNKNOWN
+        report = broker.reconcile()  # the cancel is on the server, still 접수
+        assert report.resolved == [outcome.request.request_id]  # type: ignore[union-attr]
+        [info] = book.orders[no].cancels
+        assert info.cancel_no and info.status == "pending"
+        assert broker.cancel(book, no, "0").status is CancelStatus.REFUSED
+        srv.wait_idle()
+        time.sleep(0.5)
+        assert broker.reconcile().clean
+        assert book.orders[no].state is OrderState.CANCELLED
+        assert len(kt10003_bodies(srv)) == 1
+        assert_book_matches_truth(book, srv)
+
+
+def test_an_unknown_cancel_numbered_by_a_real_time_event_is_never_released() -> None:
+    with SimServer(rate=None, market=False, venue_ms=400) as srv, make_client(srv) as c:
+        broker = KiwoomBroker(c, OrderBook(), unknown_grace=timedelta(0))
+        book = broker.book
+        no = place(broker, qty=10)
+        srv.inject(Fault(FaultKind.CLOSE_AFTER, api_id="kt10003"))
+        assert broker.cancel(book, no, "0").status is CancelStatus.UNKNOWN
+        [row] = [d for d in c.order_details(datetime.now(KST).date()) if d.kind == "취소"]
+        frame = {
+            "9203": row.ord_no, "904": no, "9001": "A005930", "913": "접수", "905": "매수취소",
+            "900": "000000000010", "901": "50000", "902": "000000000010", "919": "0",
+        }  # fmt: skip
+        for event in events_from_values(frame, trade_date=datetime.now(KST).date()):
+            book.apply(event)
+        assert broker.unknown == ()  # numbered: an accepted cancel, not an unknown one
+        assert broker.reconcile().applied == []  # still 접수 on the server: nothing released
+        srv.wait_idle()
+        time.sleep(0.5)
+        broker.reconcile()
+        assert book.orders[no].state is OrderState.CANCELLED
+        assert len(kt10003_bodies(srv)) == 1
+        assert_book_matches_truth(book, srv)
+
+
+class StepClock:
+    """A wall clock for the broker that gives queued instants, then stays at the last."""
+
+    def __init__(self, start: datetime) -> None:
+        self.queue = [start]
+
+    def __call__(self) -> datetime:
+        return self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]
+
+
+def test_the_grace_of_an_unknown_cancel_runs_from_when_it_failed(server: SimServer) -> None:
+    t0 = datetime.now(UTC)
+    clock = StepClock(t0)
+    with make_client(server) as c:
+        broker = KiwoomBroker(c, OrderBook(), unknown_grace=timedelta(seconds=30), now=clock)
+        no = place(broker)
+        server.inject(Fault(FaultKind.CLOSE_BEFORE, api_id="kt10003"))
+        clock.queue = [t0, t0 + timedelta(seconds=40)]  # a 40 s wait (pacing, a timeout)
+        outcome = broker.cancel(broker.book, no, "0")
+        assert outcome.status is CancelStatus.UNKNOWN
+        day = t0.astimezone(KST).date()
+        clock.queue = [t0 + timedelta(seconds=41)]
+        assert broker.reconcile(day=day).unresolved == [outcome.request.request_id]  # type: ignore[union-attr]
+        clock.queue = [t0 + timedelta(seconds=71)]
+        assert broker.reconcile(day=day).resolved == [outcome.request.request_id]  # type: ignore[union-attr]
+        assert broker.book.orders[no].cancellable_qty == 10
+
+
+def test_a_cancel_that_could_not_get_a_token_was_not_sent(server: SimServer) -> None:
+    with make_client(server) as c:
+        broker = KiwoomBroker(c, OrderBook())
+        no = place(broker)
+        server.expire_tokens()  # the next kt10003 gets 8005; its new token request is lost
+        server.inject(Fault(FaultKind.CLOSE_AFTER, api_id="au10001"))
+        outcome = broker.cancel(broker.book, no, "0")
+        assert outcome.status is CancelStatus.REJECTED and outcome.ticket is not None
+        assert outcome.ticket.code == "TokenUnavailable"
+        assert broker.book.orders[no].cancellable_qty == 10 and broker.unknown == ()
+        assert kt10003_bodies(server) == []
+        assert broker.cancel(broker.book, no, "0").status is CancelStatus.ACCEPTED
+
+
+def test_an_interrupted_cancel_is_left_unknown_for_reconciliation(
+    broker: KiwoomBroker, server: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no = place(broker)
+
+    def interrupted(**_kwargs: object) -> None:
+        raise RuntimeError("interrupted while sending")
+
+    monkeypatch.setattr(broker.client, "cancel", interrupted)
+    with pytest.raises(RuntimeError):
+        broker.cancel(broker.book, no, "0")
+    [request_id] = broker.unknown
+    assert broker.cancel(broker.book, no, "0").status is CancelStatus.REFUSED
+    monkeypatch.undo()
+    report = broker.reconcile()  # no trace on the server: released
+    assert report.resolved == [request_id] and broker.unknown == ()
+    assert broker.book.orders[no].cancellable_qty == 10
+
+
+def test_unknown_cancels_survive_a_restart_through_the_journal(
+    broker: KiwoomBroker, server: SimServer
+) -> None:
+    no = place(broker)
+    server.inject(Fault(FaultKind.CLOSE_AFTER, api_id="kt10003"))
+    outcome = broker.cancel(broker.book, no, 4)
+    assert outcome.status is CancelStatus.UNKNOWN
+    restarted = KiwoomBroker(broker.client, OrderBook.replay(broker.book.events))
+    assert restarted.unknown == (outcome.request.request_id,)  # type: ignore[union-attr]
+    assert restarted.cancel(restarted.book, no, 7).status is CancelStatus.REFUSED
+    assert restarted.reconcile().resolved == [outcome.request.request_id]  # type: ignore[union-attr]
+    assert restarted.book.orders[no].cancelled_qty == 4
+    assert len(kt10003_bodies(server)) == 1
+    assert_book_matches_truth(restarted.book, server)
+
+
 # -- secrets ---
 def test_no_secret_in_any_log_record_repr_or_error(
     server: SimServer, caplog: pytest.LogCaptureFixture
@@ -396,3 +626,30 @@ def test_no_secret_in_any_log_record_repr_or_error(
     assert caplog.records, "DEBUG logging produced nothing to check"
     for secret in (APPKEY, SECRET, token):
         assert secret not in text
+
+
+def test_errors_keep_nothing_behind_them_that_holds_a_secret(server: SimServer) -> None:
+    def chain(error: BaseException) -> list[BaseException]:
+        found: list[BaseException] = []
+        link: BaseException | None = error
+        while link is not None:
+            found.append(link)
+            link = link.__cause__ or link.__context__
+        return found
+
+    with make_client(server) as c:
+        c.open_orders()
+        token = c.tokens.token()
+        for kind in (FaultKind.DELAY, FaultKind.CLOSE_AFTER):
+            server.inject(Fault(kind, api_id="ka10075", delay=0.6))
+            with pytest.raises(TransportError) as err:
+                c.open_orders()
+            # requests' own exception holds the request, with its Authorization header
+            assert chain(err.value) == [err.value] and token not in repr(vars(err.value))
+            server.wait_idle()
+        server.expire_tokens()
+        server.inject(Fault(FaultKind.CLOSE_AFTER, api_id="au10001"))  # holds the keys
+        with pytest.raises(TokenUnavailable) as lost:
+            c.open_orders()
+        assert chain(lost.value) == [lost.value]
+        assert SECRET not in repr(vars(lost.value)) and APPKEY not in str(lost.value)

@@ -81,6 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--step-ms", type=_whole(1), default=200, help="wall ms between market bars (default 200)"
     )
     parser.add_argument(
+        "--venue-ms",
+        type=_whole(0),
+        default=0,
+        metavar="MS",
+        help="delay between the order server's answer and the venue acting on it (default 0)",
+    )
+    parser.add_argument(
         "--no-market",
         action="store_true",
         help="no random-walk market: nothing fills on its own",
@@ -105,6 +112,7 @@ def run_sim_server(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -
         sessions=args.sessions,
         page_size=args.page_size,
         step_ms=args.step_ms,
+        venue_ms=args.venue_ms,
         market=not args.no_market,
     )
     try:

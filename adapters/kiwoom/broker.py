@@ -8,6 +8,12 @@ as ``CancelAccepted`` or ``CancelRejected``. When the outcome is unknown (a time
 as events: the cancel's acceptance and confirmation when the server did take it, or a release of
 the reservation when, after ``unknown_grace``, no trace of it exists. Only then may the same
 shares be cancelled again.
+
+Which cancels are unknown is read from the book, not kept beside it: a pending cancel request with
+no broker number is one that was sent (or was about to be) and never answered. So a book rebuilt
+from its journal after a restart still knows them, and a cancel numbered by any source (the REST
+answer, a real-time 접수, a reconciliation) is no longer unknown. The broker is not thread-safe:
+call it from one thread (or under one lock), as the book.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ from adapters.kiwoom.client import KiwoomClient, OpenOrder, OrderDetail
 from adapters.kiwoom.errors import KiwoomError, Outcome
 from engine import CancelRefused, EngineError, OrderBook, Side
 from engine import events as ev
-from engine.order import Order
+from engine.order import CancelInfo, Order
 from engine.sessions import KST
 
-__all__ = ["NOT_RECEIVED", "KiwoomBroker", "Reconciliation"]
+__all__ = ["NOT_RECEIVED", "KiwoomBroker", "Reconciliation", "unknown_cancels"]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -36,15 +42,8 @@ log.addHandler(logging.NullHandler())
 NOT_RECEIVED: Final = "NOT_RECEIVED"
 
 
-@attrs.frozen
-class _Unknown:
-    """A cancel whose outcome is not known: the engine's request, and when it was sent."""
-
-    request_id: str
-    orig_ord_no: str
-    qty: int
-    sent_at: datetime
-    error: str
+#: An unanswered cancel request: (its order's number, the engine's request id).
+_Key = tuple[str, str]
 
 
 @attrs.define
@@ -92,16 +91,16 @@ class KiwoomBroker:
         self.book = book if book is not None else OrderBook()
         self.unknown_grace = unknown_grace
         self._now = now
-        self._unknown: dict[str, _Unknown] = {}
+        self._sent_at: dict[_Key, datetime] = {}  # when each unanswered cancel was last tried
         self._tickets = 0
 
     def __repr__(self) -> str:
-        return f"KiwoomBroker({self.client!r}, unknown={len(self._unknown)})"
+        return f"KiwoomBroker({self.client!r}, unknown={len(self.unknown)})"
 
     @property
     def unknown(self) -> tuple[str, ...]:
-        """Return the request ids of cancels whose outcome is not known yet, oldest first."""
-        return tuple(self._unknown)
+        """Return the request ids of the book's cancels whose outcome is not known yet."""
+        return tuple(info.request_id for _no, info in unknown_cancels(self.book).items())
 
     def _ticket(self, kind: str, request_id: str = "") -> Ticket:
         self._tickets += 1
@@ -175,6 +174,9 @@ class KiwoomBroker:
         except CancelRefused as refused:
             return CancelOutcome(refused.decision, CancelStatus.REFUSED)
         ticket = self._ticket("cancel", request.request_id)
+        key = (request.orig_ord_no, request.request_id)
+        # Written ahead: until an answer says otherwise, the outcome of this cancel is unknown.
+        self._sent_at[key] = now
         try:
             answer = self.client.cancel(
                 orig_ord_no=request.orig_ord_no,
@@ -185,9 +187,7 @@ class KiwoomBroker:
         except KiwoomError as exc:
             self._fail(ticket, exc)
             if exc.outcome is Outcome.UNKNOWN:
-                self._unknown[request.request_id] = _Unknown(
-                    request.request_id, request.orig_ord_no, request.qty, now, str(exc)
-                )
+                self._sent_at[key] = self._now()  # the grace runs from when it failed
                 log.warning(
                     "cancel %s of %s: outcome unknown (%s); will reconcile",
                     request.request_id,
@@ -195,6 +195,7 @@ class KiwoomBroker:
                     type(exc).__name__,
                 )
                 return CancelOutcome(request.decision, CancelStatus.UNKNOWN, request, ticket)
+            del self._sent_at[key]
             rejected = ev.CancelRejected(
                 request.orig_ord_no,
                 exc.code or type(exc).__name__,
@@ -204,6 +205,10 @@ class KiwoomBroker:
             )
             self._apply(book, rejected, None)
             return CancelOutcome(request.decision, CancelStatus.REJECTED, request, ticket)
+        except BaseException:
+            self._sent_at[key] = self._now()  # interrupted: unknown, reconciliation settles it
+            raise
+        del self._sent_at[key]
         ticket.resolve(TicketStatus.ACCEPTED, answer.ord_no, "", answer.message)
         accepted = ev.CancelAccepted(
             answer.ord_no, request.orig_ord_no, request.qty, request.request_id, ts=now
@@ -232,6 +237,7 @@ class KiwoomBroker:
         report = Reconciliation()
         report.open_orders = self.client.open_orders()
         details = self.client.order_details(day)
+        unknown = unknown_cancels(book)  # as they stand before anything is applied
         rows = sorted(details, key=lambda r: (len(r.ord_no), r.ord_no))
         orders = [r for r in rows if r.kind != "취소"]
         cancels = [r for r in rows if r.kind == "취소"]
@@ -250,39 +256,54 @@ class KiwoomBroker:
                     ts=now,
                 )
                 self._apply(book, fill, report)
-        # 3. cancels
-        matched: set[str] = set()
+        # 3. cancels: matched to the unknown requests they answer
+        matching = _Matching(unknown)
         for row in cancels:
-            self._reconcile_cancel(book, row, now, report, matched)
-        # 4. unknown cancels with no trace
-        for request_id, unknown in list(self._unknown.items()):
-            if request_id in matched:
-                del self._unknown[request_id]
-                report.resolved.append(request_id)
-                continue
-            order = book.orders.get(unknown.orig_ord_no)
-            pending = order is not None and request_id in order.pending_requests
-            if not pending:  # settled by another fact meanwhile
-                del self._unknown[request_id]
-                report.resolved.append(request_id)
-            elif now - unknown.sent_at >= self.unknown_grace:
-                released = ev.CancelRejected(
-                    unknown.orig_ord_no,
-                    NOT_RECEIVED,
-                    f"no trace of the cancel on the server {self.unknown_grace} after sending",
-                    request_id=request_id,
-                    ts=now,
-                )
-                self._apply(book, released, report)
-                del self._unknown[request_id]
-                report.resolved.append(request_id)
-            else:
-                report.unresolved.append(request_id)
+            self._reconcile_cancel(book, row, now, report, matching)
+        # 4. unknown cancels that no row answered
+        for key, info in unknown.items():
+            self._settle_unknown(book, key, info, now, report, matching)
         # 5. what the venue expired, and what nothing explains
         for row in orders:
             self._reconcile_rest(book, row, now, report)
         self._check_open(book, report.open_orders, report)
         return report
+
+    def _settle_unknown(
+        self,
+        book: OrderBook,
+        key: _Key,
+        info: CancelInfo,
+        now: datetime,
+        report: Reconciliation,
+        matching: _Matching,
+    ) -> None:
+        """Resolve one unknown cancel: found, settled meanwhile, still in its grace, or released."""
+        order_no, request_id = key
+        current = next(c for c in book.orders[order_no].cancels if c.request_id == request_id)
+        if key in matching.claimed or current.status != "pending" or current.cancel_no:
+            self._sent_at.pop(key, None)  # found on the server, or answered by another fact
+            report.resolved.append(request_id)
+            return
+        if key in matching.ambiguous:  # a row might be this cancel: never release it on a guess
+            report.unresolved.append(request_id)
+            return
+        sent_at = self._sent_at.setdefault(key, now)  # not sent by this broker: from now on
+        if now - sent_at < self.unknown_grace:
+            report.unresolved.append(request_id)
+            return
+        released = ev.CancelRejected(
+            order_no,
+            NOT_RECEIVED,
+            f"no trace of the cancel on the server {self.unknown_grace} after sending",
+            request_id=request_id,
+            ts=now,
+        )
+        if self._apply(book, released, report):
+            del self._sent_at[key]
+            report.resolved.append(request_id)
+        else:
+            report.unresolved.append(request_id)
 
     def _reconcile_order(
         self, book: OrderBook, row: OrderDetail, now: datetime, report: Reconciliation
@@ -321,35 +342,17 @@ class KiwoomBroker:
         row: OrderDetail,
         now: datetime,
         report: Reconciliation,
-        matched: set[str],
+        matching: _Matching,
     ) -> None:
+        """Bring one cancel row of kt00007 into the book: its acceptance, then its outcome."""
         orig = book.orders.get(row.orig_ord_no)
         if orig is None:
             report.discrepancies.append(
                 f"cancel {row.ord_no} of {row.orig_ord_no}, an order the book does not know"
             )
             return
-        info = next((c for c in orig.cancels if c.cancel_no == row.ord_no), None)
-        if info is None:
-            candidates = [
-                u
-                for u in self._unknown.values()
-                if u.orig_ord_no == row.orig_ord_no and u.request_id not in matched
-            ]
-            request_id = candidates[0].request_id if candidates else ""
-            qty = candidates[0].qty if candidates else row.qty
-            if not candidates and row.qty <= 0:
-                report.discrepancies.append(f"cancel {row.ord_no}: a row with no quantity")
-                return
-            accepted = ev.CancelAccepted(row.ord_no, row.orig_ord_no, qty, request_id, ts=now)
-            if not self._apply(book, accepted, report):
-                return
-            if request_id:
-                matched.add(request_id)
-            info = next((c for c in orig.cancels if c.cancel_no == row.ord_no), None)
-            if info is None:
-                return
-        if info.status != "pending":
+        info = _numbered(orig, row.ord_no) or self._accept(book, orig, row, now, report, matching)
+        if info is None or info.status != "pending":
             return
         if row.status == "확인" and row.confirmed_qty > 0:
             event: ev.Event = ev.CancelConfirmed(
@@ -367,6 +370,42 @@ class KiwoomBroker:
         else:
             return  # 접수: the venue has not done it yet
         self._apply(book, event, report)
+
+    def _accept(
+        self,
+        book: OrderBook,
+        orig: Order,
+        row: OrderDetail,
+        now: datetime,
+        report: Reconciliation,
+        matching: _Matching,
+    ) -> CancelInfo | None:
+        """Apply the acceptance of a cancel row the book has no number for; return its record.
+
+        The row answers the unknown request it matches; with none to match it is a cancel this
+        book never asked for (another client of the account), taken and flagged by the engine.
+        A row that might answer an unknown request of another size is left for a human.
+        """
+        found = matching.take(row)
+        if found is not None:
+            accepted = ev.CancelAccepted(
+                row.ord_no, row.orig_ord_no, found.qty, found.request_id, ts=now
+            )
+        elif rivals := matching.open_for(row.orig_ord_no):
+            matching.ambiguous.update(rivals)  # binding or releasing either would be a guess
+            report.discrepancies.append(
+                f"cancel {row.ord_no} of {row.orig_ord_no} ({row.qty} shares) fits none of the "
+                f"unanswered requests {sorted(r for _no, r in rivals)}: left for a human"
+            )
+            return None
+        elif row.qty <= 0:  # 0 would mean "all" to the engine: never guess
+            report.discrepancies.append(f"cancel {row.ord_no}: a row with no quantity")
+            return None
+        else:
+            accepted = ev.CancelAccepted(row.ord_no, row.orig_ord_no, row.qty, ts=now)
+        if not self._apply(book, accepted, report):
+            return None
+        return _numbered(orig, row.ord_no)
 
     def _reconcile_rest(
         self, book: OrderBook, row: OrderDetail, now: datetime, report: Reconciliation
@@ -417,3 +456,48 @@ def _delta_price(order: Order, row: OrderDetail) -> int:
     notional = row.fill_price * row.filled_qty - order.fill_notional
     price = round(notional / missing) if missing else row.fill_price
     return price if price > 0 else row.fill_price
+
+
+def _numbered(order: Order, cancel_no: str) -> CancelInfo | None:
+    """Return ``order``'s cancel numbered ``cancel_no``, or None."""
+    return next((c for c in order.cancels if c.cancel_no == cancel_no), None)
+
+
+def unknown_cancels(book: OrderBook) -> dict[_Key, CancelInfo]:
+    """Return the book's cancels sent (or about to be) but never answered, oldest first.
+
+    Those are the pending cancel requests without a broker number: an acceptance gives a number,
+    a rejection or confirmation ends them.
+    """
+    found: dict[_Key, CancelInfo] = {}
+    for order in book.orders.values():
+        if order.pending_cancel_qty or order.cancel_all_pending:
+            for info in order.cancels:
+                if info.status == "pending" and not info.cancel_no:
+                    found[order.ord_no, info.request_id] = info
+    return found
+
+
+class _Matching:
+    """Which unknown cancel a cancel row of the server answers, by size (one reconcile's state).
+
+    A row answers the oldest unclaimed request of its order for the same number of shares, else
+    the oldest unclaimed cancel-all (whose size was decided by the venue).
+    """
+
+    def __init__(self, unknown: dict[_Key, CancelInfo]) -> None:
+        self.unknown = unknown
+        self.claimed: set[_Key] = set()
+        self.ambiguous: set[_Key] = set()
+
+    def open_for(self, orig_ord_no: str) -> list[_Key]:
+        return [k for k in self.unknown if k[0] == orig_ord_no and k not in self.claimed]
+
+    def take(self, row: OrderDetail) -> CancelInfo | None:
+        keys = self.open_for(row.orig_ord_no)
+        exact = [k for k in keys if self.unknown[k].qty == row.qty > 0]
+        everything = [k for k in keys if self.unknown[k].qty == 0]
+        for key in exact or everything:
+            self.claimed.add(key)
+            return self.unknown[key]
+        return None

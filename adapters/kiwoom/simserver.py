@@ -1,14 +1,15 @@
 """A Kiwoom-compatible REST server around the simulated exchange, for tests, demos and benchmarks.
 
-:class:`SimServer` speaks the wire protocol of ``reference/kiwoom-rest.md`` (tokens, the order
-TRs kt10000-kt10003, the status lists ka10075 and kt00007 with header continuation, the 1700
-rate limit, the error envelopes) over real HTTP/1.1 with keep-alive, on loopback by default. The
-orders go to a :class:`~adapters.sim.exchange.SimExchange` running with zero latency: each request
-is answered within one ``advance()`` of the exchange, whose simulated clock follows the wall
-clock (milliseconds since the server was made). Symbols that have been ordered get a seeded
-random walk of bars, one per ``step_ms`` of wall time, fed lazily at the start of each request, so
-fills happen along a real price path and race cancels for real; :meth:`SimServer.trade` prints a
-trade on demand. Faults are scripted with :meth:`SimServer.inject`.
+:class:`SimServer` speaks the wire protocol of ``reference/kiwoom-rest.md`` (tokens, the order TRs
+kt10000-kt10003, the status lists ka10075 and kt00007 with header continuation, the 1700 rate limit,
+the error envelopes) over real HTTP/1.1 with keep-alive, on loopback by default. The orders go to a
+:class:`~adapters.sim.exchange.SimExchange` whose simulated clock follows the wall clock
+(milliseconds since the server was made). Its order server answers every request at once (numbered,
+or rejected); the venue acts on it ``venue_ms`` later (0 by default), so with a venue delay a cancel
+shows as 접수 in kt00007 until the venue has done it, and fills can beat it. Symbols that have been
+ordered get a seeded random walk of bars, one per ``step_ms`` of wall time, fed lazily at the start
+of each request, so fills happen along a real price path and race cancels for real;
+:meth:`SimServer.trade` prints a trade on demand. Faults are scripted with :meth:`SimServer.inject`.
 
 A Korea-time midnight starts a fresh exchange for the new day: the old day's open orders expire,
 order numbers restart at ``0000001``, the old day stays readable through kt00007 (``ord_dt``) and
@@ -44,7 +45,7 @@ import attrs
 
 from adapters.broker import Ticket, TicketStatus
 from adapters.sim.exchange import ORDER_TYPES, RC_UNKNOWN_ORDER, SimError, SimExchange, TruthOrder
-from adapters.sim.latency import Latency
+from adapters.sim.latency import Delay, Latency
 from adapters.sim.market import Bar, random_walk
 from engine import SessionCalendar, Side
 from engine import events as ev
@@ -396,10 +397,11 @@ class SimServer:
     ``rate`` is the calls per second allowed per api-id (None: unlimited; the token endpoints are
     never limited); ``sessions`` True enforces :data:`MOCK_SESSIONS` in Korea time (or pass any
     :class:`engine.SessionCalendar`); ``page_size`` rows per status-list page; ``market`` False
-    feeds no bars (only :meth:`trade` fills); ``clock`` (seconds, monotonic) drives the simulated
-    clock and the rate limit, ``now`` (an aware datetime) gives the wall time of the start and of
-    token expiry. ``credentials`` (appkey -> secretkey), when given, is checked at token issue;
-    by default any non-empty appkey and secretkey are accepted.
+    feeds no bars (only :meth:`trade` fills); ``venue_ms`` delays the venue's part of every request
+    (a resting order, a cancel taking shares) behind the order server's answer; ``clock`` (seconds,
+    monotonic) drives the simulated clock and the rate limit, ``now`` (an aware datetime) gives the
+    wall time of the start and of token expiry. ``credentials`` (appkey -> secretkey), when given,
+    is checked at token issue; by default any non-empty appkey and secretkey are accepted.
     """
 
     def __init__(
@@ -414,6 +416,7 @@ class SimServer:
         token_ttl: timedelta = timedelta(hours=24),
         market: bool = True,
         step_ms: int = 200,
+        venue_ms: int = 0,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _korea_now,
         credentials: Mapping[str, str] | None = None,
@@ -426,6 +429,8 @@ class SimServer:
             raise ValueError(f"page_size must be a positive int, not {page_size!r}")
         if type(step_ms) is not int or step_ms < 1:
             raise ValueError(f"step_ms must be a positive int of ms, not {step_ms!r}")
+        if type(venue_ms) is not int or not 0 <= venue_ms <= 60_000:
+            raise ValueError(f"venue_ms must be an int of 0 to 60,000 ms, not {venue_ms!r}")
         if not isinstance(token_ttl, timedelta) or token_ttl <= timedelta(0):
             raise ValueError(f"token_ttl must be a positive timedelta, not {token_ttl!r}")
         self.host = host
@@ -436,6 +441,7 @@ class SimServer:
         self.token_ttl = token_ttl
         self.market = market
         self.step_ms = step_ms
+        self.venue_ms = venue_ms
         self._clock = clock
         self._now = now
         self._credentials = dict(credentials) if credentials is not None else None
@@ -613,7 +619,10 @@ class SimServer:
         midnight = datetime.combine(local_start.date() + timedelta(days=1), clock_time(0), KST)
         end = origin + (midnight - start) // timedelta(milliseconds=1)
         exchange = SimExchange(
-            seed=self.seed, start=start, latency=Latency(), sessions=self.sessions
+            seed=self.seed,
+            start=start,
+            latency=Latency(venue=Delay(self.venue_ms)),
+            sessions=self.sessions,
         )
         day = _Day(exchange, origin, end)
         self._days[day.date] = day

@@ -23,6 +23,7 @@ from engine.order import (
     TERMINAL_MASK,
     Anomaly,
     CancelRecord,
+    FillPositions,
     Order,
     derive_state,
 )
@@ -49,6 +50,7 @@ class AnomalyKind:
     LATE_FILL = "LATE_FILL"  # a fill took shares back from C
     LATE_AMEND = "LATE_AMEND"  # a modify took shares back from C
     AMEND_CLAMPED = "AMEND_CLAMPED"  # a modify reported more than was open
+    FILL_OVERLAP = "FILL_OVERLAP"  # an execution of which some shares were reported before
     UNREQUESTED_CANCEL = "UNREQUESTED_CANCEL"  # a cancel this book never requested
     UNMATCHED_CANCEL_REJECT = "UNMATCHED_CANCEL_REJECT"  # a rejection with nothing to release
     PARKED_EVENT_REFUSED = "PARKED_EVENT_REFUSED"  # a parked event contradicted its order
@@ -83,10 +85,11 @@ def _bad(event: object, message: str, ord_no: str = "") -> InvalidEvent:
     return InvalidEvent(f"{type(event).__name__}: {message}", event=event, ord_no=ord_no)
 
 
-_ID, _TEXT, _QTY, _AMOUNT, _SIDE = range(5)
+_ID, _TEXT, _QTY, _AMOUNT, _SIDE, _OPT_QTY = range(6)
 
 #: What each event's fields must hold: _ID a non-empty str, _TEXT any str, _QTY an int from 1,
-#: _AMOUNT an int from 0 (a price, or a quantity where 0 means all), both of 12 digits at most.
+#: _AMOUNT an int from 0 (a price, or a quantity where 0 means all), both of 12 digits at most;
+#: _OPT_QTY None or a _QTY.
 _SCHEMA: dict[type, tuple[tuple[str, int], ...]] = {
     ev.OrderAccepted: (
         ("ord_no", _ID),
@@ -97,7 +100,13 @@ _SCHEMA: dict[type, tuple[tuple[str, int], ...]] = {
         ("exchange", _ID),
     ),
     ev.OrderConfirmed: (("ord_no", _ID),),
-    ev.OrderFilled: (("ord_no", _ID), ("fill_id", _ID), ("qty", _QTY), ("price", _AMOUNT)),
+    ev.OrderFilled: (
+        ("ord_no", _ID),
+        ("fill_id", _ID),
+        ("qty", _QTY),
+        ("price", _AMOUNT),
+        ("cum_qty", _OPT_QTY),
+    ),
     ev.OrderRejected: (("ord_no", _ID), ("code", _TEXT), ("message", _TEXT)),
     ev.CancelRequested: (("orig_ord_no", _ID), ("request_id", _ID), ("qty", _AMOUNT)),
     ev.CancelAccepted: (
@@ -133,6 +142,7 @@ _WHAT = (
     "an int from 1 to 12 digits",
     "an int from 0 to 12 digits",
     "a Side",
+    "None or an int from 1 to 12 digits",
 )
 
 
@@ -146,6 +156,8 @@ def _validate(event: object, schema: tuple[tuple[str, int], ...]) -> None:
             ok = type(value) is str
         elif kind == _SIDE:
             ok = type(value) is Side
+        elif kind == _OPT_QTY:
+            ok = value is None or (type(value) is int and 0 < value <= _MAX_QTY)
         else:
             ok = type(value) is int and (kind == _AMOUNT or value > 0) and 0 <= value <= _MAX_QTY
         if not ok:
@@ -395,6 +407,16 @@ class OrderBook:
                     f"now {qty}@{e.price}: conflicting duplicate",
                     ord_no,
                 )
+        cum = e.cum_qty
+        if cum is not None:  # a positioned fill: count only its shares not counted yet
+            if not qty <= cum <= order._q:
+                raise _bad(e, f"cum_qty must be an int from qty {qty} to Q {order._q}", ord_no)
+            pos = order._pos
+            if pos is not None:
+                qty = pos.new_in(cum - e.qty, cum)
+                if not qty:  # every share of it was reported before (by another source)
+                    self._count_fill(e, order, pos, packed, cum, 0)
+                    return order
         leaves = order._l
         cancelled = order._c
         late = qty - leaves if qty > leaves else 0
@@ -413,16 +435,22 @@ class OrderBook:
         )
         if not (ALLOWED[FILL][order._st] >> dst) & 1:
             self._edge(e, order, FILL, dst)
-        if fills is None:
-            order._fills = {e.fill_id: packed}
-        else:
-            fills[e.fill_id] = packed
         order._f = filled
         order._l = leaves
         order._c = cancelled
         order._st = dst
-        if self._record:
-            self._sink(e)
+        if cum is not None:
+            pos = order._pos
+            if pos is None:
+                pos = order._pos = FillPositions()
+            self._count_fill(e, order, pos, packed, cum, qty)
+        else:
+            if fills is None:
+                order._fills = {e.fill_id: packed}
+            else:
+                fills[e.fill_id] = packed
+            if self._record:
+                self._sink(e)
         if late:
             self._anomaly(
                 AnomalyKind.LATE_FILL,
@@ -431,6 +459,27 @@ class OrderBook:
                 e,
             )
         return order
+
+    def _count_fill(
+        self, e: ev.OrderFilled, order: Order, pos: FillPositions, packed: int, cum: int, new: int
+    ) -> None:
+        """Record a positioned fill of which ``new`` shares were counted (its quantities moved)."""
+        if order._fills is None:
+            order._fills = {e.fill_id: packed}
+        else:
+            order._fills[e.fill_id] = packed
+        if new != e.qty:
+            pos.counted[e.fill_id] = new
+        pos.cover(cum - e.qty, cum)
+        self._take(e)
+        if 0 < new < e.qty < cum:  # a running total (qty == cum) repeats shares by nature
+            self._anomaly(
+                AnomalyKind.FILL_OVERLAP,
+                e.ord_no,
+                f"fill {e.fill_id!r} of {e.qty} (to share {cum}) counted {new}: the others had "
+                "been reported before",
+                e,
+            )
 
     def _rejected(self, e: ev.OrderRejected) -> Order | None:
         order = self._order_or_park(e, e.ord_no)

@@ -77,12 +77,22 @@ class OrderConfirmed(_Serialisable):
 
 @attrs.frozen
 class OrderFilled(_Serialisable):
-    """체결: ``qty`` shares executed at ``price``; ``fill_id`` makes redelivery idempotent."""
+    """체결: ``qty`` shares executed at ``price``; ``fill_id`` makes redelivery idempotent.
+
+    ``cum_qty``, when the broker reports it (Kiwoom's 911), is the order's filled quantity after
+    this fill: the fill is then the shares ``cum_qty - qty + 1`` to ``cum_qty`` of the order, and
+    the book counts only those of them not already counted. So the same shares reported by two
+    sources under different ids (an execution on the real-time feed, a reconciliation's fill
+    "all of 1 to N", with ``qty == cum_qty == N``) are counted once, whatever the order of
+    arrival. Fills without ``cum_qty`` are not positioned: they are never deduplicated against
+    positioned ones, so do not mix the two kinds on one order.
+    """
 
     ord_no: str
     fill_id: str
     qty: int
     price: int
+    cum_qty: int | None = None
     ts: datetime | None = _ts()
 
 
@@ -241,6 +251,9 @@ def from_dict(data: dict[str, Any]) -> Event:
         elif fname in ("qty", "price"):
             if type(value) is not int:
                 raise EventDecodeError(f"{name}: {fname} must be an integer, not {value!r}")
+        elif fname == "cum_qty":
+            if value is not None and type(value) is not int:
+                raise EventDecodeError(f"{name}: {fname} must be an integer or null, not {value!r}")
         elif not isinstance(value, str):
             raise EventDecodeError(f"{name}: {fname} must be a string, not {value!r}")
         kwargs[fname] = value

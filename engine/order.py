@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 from engine.lifecycle import STATE_INDEX, STATES
 from engine.states import TERMINAL_STATES, OrderState, Side
 
-__all__ = ["Anomaly", "CancelInfo", "Order"]
+__all__ = ["Anomaly", "CancelInfo", "FillPositions", "Order"]
 
 # State indices (positions in lifecycle.STATES), used on the hot path instead of enum hashing.
 RECEIVED_I = STATE_INDEX[OrderState.RECEIVED]
@@ -56,6 +56,48 @@ class CancelInfo(NamedTuple):
     cancel_no: str
     qty: int
     status: str
+
+
+class FillPositions:
+    """Which of an order's cumulative share positions its positioned fills have counted.
+
+    ``covered`` holds disjoint, sorted ``(low, high)`` pairs: positions ``low + 1`` to ``high``
+    are counted. ``counted`` holds, for a fill that was counted only in part (some of its shares
+    had been reported already), how many of its shares were new. Made only for orders that get
+    fills with a ``cum_qty``.
+    """
+
+    __slots__ = ("counted", "covered")
+
+    def __init__(self) -> None:
+        self.covered: list[tuple[int, int]] = []
+        self.counted: dict[str, int] = {}
+
+    def new_in(self, low: int, high: int) -> int:
+        """Return how many of the positions ``low + 1`` to ``high`` are not counted yet."""
+        seen = 0
+        for a, b in self.covered:
+            if a >= high:
+                break
+            if b > low:
+                seen += min(b, high) - max(a, low)
+        return high - low - seen
+
+    def cover(self, low: int, high: int) -> None:
+        """Mark the positions ``low + 1`` to ``high`` counted."""
+        merged: list[tuple[int, int]] = []
+        for a, b in self.covered:
+            if b < low or a > high:
+                merged.append((a, b))
+            else:
+                low, high = min(a, low), max(b, high)
+        merged.append((low, high))
+        merged.sort()
+        self.covered = merged
+
+    def snapshot(self) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[str, int], ...]]:
+        """Return both parts as tuples (for comparisons of whole books)."""
+        return tuple(self.covered), tuple(sorted(self.counted.items()))
 
 
 class CancelRecord:
@@ -143,6 +185,7 @@ class Order:
         "_ord_no",
         "_origin",
         "_p",
+        "_pos",
         "_price",
         "_q",
         "_side",
@@ -179,6 +222,7 @@ class Order:
         self._confirmed = confirmed
         # fill id -> qty << 40 | price (both below 10**12 < 2**40): 32 bytes a fill, not an event
         self._fills: dict[str, int] | None = None
+        self._pos: FillPositions | None = None  # only for fills that name their positions
         self._cancels: list[CancelRecord] | None = None
         self._successor: str | None = None
         self._origin = origin
@@ -284,8 +328,15 @@ class Order:
 
     @property
     def fill_notional(self) -> int:
-        """Return the sum of qty * price over the fills, in KRW (exact)."""
-        return sum((v >> 40) * (v & FILL_MASK) for v in self._fills.values()) if self._fills else 0
+        """Return the sum of qty * price over the shares the fills counted, in KRW (exact)."""
+        if not self._fills:
+            return 0
+        total = sum((v >> 40) * (v & FILL_MASK) for v in self._fills.values())
+        if self._pos is not None:  # fills whose shares were in part reported before
+            for fill_id, counted in self._pos.counted.items():
+                v = self._fills[fill_id]
+                total -= ((v >> 40) - counted) * (v & FILL_MASK)
+        return total
 
     @property
     def avg_fill_price(self) -> Decimal | None:
@@ -331,6 +382,7 @@ class Order:
             "confirmed": self._confirmed,
             "fill_notional": self.fill_notional,
             "fills": sorted((k, v >> 40, v & FILL_MASK) for k, v in (self._fills or {}).items()),
+            "positions": None if self._pos is None else self._pos.snapshot(),
             "cancels": [r.snapshot() for r in self._cancels or ()],
             "successor": self._successor,
             "origin": self._origin,

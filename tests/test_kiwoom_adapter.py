@@ -518,6 +518,37 @@ def test_an_unknown_cancel_numbered_by_a_real_time_event_is_never_released() -> 
         assert_book_matches_truth(book, srv)
 
 
+def test_reconciliation_and_real_time_executions_count_each_share_once(
+    broker: KiwoomBroker, server: SimServer
+) -> None:
+    book = broker.book
+    no = place(broker, qty=10, price=70_000)
+    today = datetime.now(KST).date()
+
+    def execution(exec_no: str, qty: int, cum: int) -> None:
+        frame = {
+            "9203": no, "904": "0000000", "9001": "A005930", "913": "체결", "905": "+매수",
+            "900": "000000000010", "901": "70000", "902": f"{10 - cum:012d}",
+            "911": f"{cum:012d}", "915": f"{qty:012d}", "914": "-70000", "909": exec_no,
+        }  # fmt: skip
+        for event in events_from_values(frame, trade_date=today):
+            book.apply(event)
+
+    server.trade("005930", 70_000, 3)
+    assert broker.reconcile().clean  # kt00007: 3 filled; the execution is not here yet
+    execution("0000001", 3, 3)  # the real-time feed catches up: the same 3 shares
+    assert book.orders[no].filled_qty == 3
+    server.trade("005930", 70_000, 2)
+    server.trade("005930", 70_000, 1)
+    execution("0000003", 1, 6)  # the second of two executions arrives first
+    assert broker.reconcile().clean  # 6 filled on the account: shares 4-5 filled in
+    execution("0000002", 2, 5)  # and then the first: counted already
+    order = book.orders[no]
+    assert (order.filled_qty, order.leaves_qty) == (6, 4) and book.anomalies == ()
+    assert order.fill_notional == 6 * 70_000
+    assert_book_matches_truth(book, server)
+
+
 class StepClock:
     """A wall clock for the broker that gives queued instants, then stays at the last."""
 

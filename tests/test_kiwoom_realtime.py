@@ -104,7 +104,7 @@ def test_order_confirmed() -> None:
 
 def test_execution_maps_to_fill_with_execution_number_and_unsigned_price() -> None:
     v = values(status="체결", filled=3, exec_qty=3, exec_price="-70100", exec_no="0000321")
-    assert one(v) == ev.OrderFilled("0000140", "0000321", 3, 70100, ts=TS)
+    assert one(v) == ev.OrderFilled("0000140", "0000321", 3, 70100, cum_qty=3, ts=TS)
 
 
 def test_execution_without_number_gets_id_from_cumulative_fill() -> None:
@@ -113,7 +113,18 @@ def test_execution_without_number_gets_id_from_cumulative_fill() -> None:
     assert isinstance(first, ev.OrderFilled)
     assert isinstance(second, ev.OrderFilled)
     assert (first.fill_id, second.fill_id) == ("0000140:3", "0000140:5")
-    assert (second.qty, second.price) == (2, 70200)
+    assert (second.qty, second.price, second.cum_qty) == (2, 70200, 5)
+
+
+def test_an_execution_without_911_is_not_positioned_and_needs_its_number() -> None:
+    v = values(status="체결", filled=3, exec_qty=3, exec_price="70100", exec_no="0000321")
+    del v["911"]
+    fill = one(v)
+    assert isinstance(fill, ev.OrderFilled) and fill.cum_qty is None
+    del v["909"]
+    with pytest.raises(RealtimeError) as err:
+        events_from_values(v, trade_date=DAY)
+    assert err.value.field == "911"
 
 
 def test_execution_with_zero_quantity_is_refused() -> None:
@@ -187,7 +198,7 @@ def test_modify_execution_fills_the_new_number() -> None:
         exec_price="+70000",
         exec_no="0000400",
     )
-    assert one(v) == ev.OrderFilled("0000142", "0000400", 1, 70000, ts=TS)
+    assert one(v) == ev.OrderFilled("0000142", "0000400", 1, 70000, cum_qty=1, ts=TS)
 
 
 def test_modify_rejected_gives_no_event() -> None:

@@ -224,8 +224,9 @@ class KiwoomBroker:
 
         Reads ka10075 (open orders) and kt00007 (every order, modify and cancel of ``day``,
         default today in Korea time), every page of both, and applies, in order: orders the
-        book does not know (접수, 확인, 거부), modifies (정정), fills it missed (one event per
-        order for the difference, at the average price, with a deterministic id), cancels
+        book does not know (접수, 확인, 거부), modifies (정정), fills it missed (one positioned
+        fill per order, "shares 1 to N", so that executions reported by the real-time feed
+        before or after it are not counted twice), cancels
         (accepted, confirmed, or rejected by the venue) and what the venue expired. An unknown
         cancel found on the server is matched to its request; one with no trace after
         ``unknown_grace`` is released (``CancelRejected`` with code ``NOT_RECEIVED``). Works on
@@ -244,15 +245,17 @@ class KiwoomBroker:
         # 1. orders and modifies, in number order (a modify's original comes first)
         for row in orders:
             self._reconcile_order(book, row, now, report)
-        # 2. fills the book missed
+        # 2. fills the book missed: "shares 1 to N are filled", which the book counts only
+        # where no fill (an execution from the real-time feed, say) has counted them already
         for row in orders:
             order = book.orders.get(row.ord_no)
             if order is not None and row.filled_qty > order.filled_qty:
                 fill = ev.OrderFilled(
                     row.ord_no,
                     f"R{row.ord_no}-{row.filled_qty}",
-                    row.filled_qty - order.filled_qty,
+                    row.filled_qty,
                     _delta_price(order, row),
+                    row.filled_qty,
                     ts=now,
                 )
                 self._apply(book, fill, report)

@@ -10,7 +10,8 @@ the engine event (``reference/kiwoom-rest.md`` section 6):
 ``+매수`` / ``-매도``       접수      ``OrderAccepted(9203, 9001, side, qty=900, price=901,
                                       exchange)``
 ``+매수`` / ``-매도``       확인      ``OrderConfirmed(9203)``
-``+매수`` / ``-매도``       체결      ``OrderFilled(9203, fill_id=909, qty=915, price=|914|)``
+``+매수`` / ``-매도``       체결      ``OrderFilled(9203, fill_id=909, qty=915, price=|914|,
+                                      cum_qty=911)``
 ``+매수`` / ``-매도``       거부      ``OrderRejected(9203, code, message)`` (from 919)
 ``+매수`` / ``-매도``       취소      nothing (``[]``): it says neither how many shares nor
                                       whose cancel; the cancel's own 확인 carries that, and
@@ -328,15 +329,21 @@ def _filled(f: _Frame) -> list[ev.Event]:
     ord_no = _ord_no(v, ORD_NO)
     qty = _positive_qty(v, EXEC_QTY, "an execution of no shares")
     price = _price(v, EXEC_PRICE)
+    # 911, the order's filled quantity after this execution, positions the fill in the order:
+    # the book then counts these shares once, also when a reconciliation reported them first.
+    cumulative: int | None = None
+    if _raw(v, FILLED_QTY):
+        cumulative = _positive_qty(v, FILLED_QTY, "a fill with no cumulative shares")
+        if cumulative < qty:
+            raise _error(FILLED_QTY, f"({cumulative}) is below this execution's {qty} shares")
     fill_id = _raw(v, EXEC_NO) or ""
     if not fill_id.strip("0"):
         # No execution number: the cumulative filled quantity names this fill uniquely within
         # the order, and is the same on a redelivery.
-        cumulative = _positive_qty(v, FILLED_QTY, "no execution number and no cumulative fill")
-        if cumulative < qty:
-            raise _error(FILLED_QTY, f"({cumulative}) is below this execution's {qty} shares")
+        if cumulative is None:
+            raise _error(FILLED_QTY, "is missing, and so is the execution number 909")
         fill_id = f"{ord_no}:{cumulative}"
-    return [ev.OrderFilled(ord_no, fill_id, qty, price, ts=f.ts)]
+    return [ev.OrderFilled(ord_no, fill_id, qty, price, cumulative, ts=f.ts)]
 
 
 def _order_rejected(f: _Frame) -> list[ev.Event]:

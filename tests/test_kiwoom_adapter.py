@@ -549,6 +549,36 @@ def test_reconciliation_and_real_time_executions_count_each_share_once(
     assert_book_matches_truth(book, server)
 
 
+class OddRowServer(SimServer):
+    """Lists one order of the day with a 정정/취소 kind this client has never seen."""
+
+    odd = ""
+
+    def _detail_rows_of(self, *args: Any) -> Any:
+        for row in super()._detail_rows_of(*args):
+            yield {**row, "mdfy_cncl": "기타"} if row["ord_no"] == self.odd else row
+
+
+def test_an_unreadable_row_is_reported_and_releases_no_unknown_cancel() -> None:
+    with OddRowServer(rate=None, market=False) as srv, make_client(srv) as c:
+        broker = KiwoomBroker(c, OrderBook(), unknown_grace=timedelta(0))
+        first = place(broker, qty=10)
+        srv.inject(Fault(FaultKind.CLOSE_BEFORE, api_id="kt10003"))
+        lost = broker.cancel(broker.book, first, "0")  # no trace on the server
+        srv.odd = first
+        report = broker.reconcile()
+        assert any(f"unreadable row '{first}'" in d for d in report.discrepancies)
+        assert report.unresolved == [lost.request.request_id]  # type: ignore[union-attr]
+        assert broker.book.orders[first].cancel_all_pending  # kept: the row might have said
+        srv.trade("005930", FAR_BELOW, 2)
+        broker.reconcile()
+        assert broker.book.orders[first].filled_qty == 0  # its row is unreadable: not guessed
+        assert srv.truth(first).filled == 2
+        srv.odd = ""
+        assert broker.reconcile().resolved == [lost.request.request_id]  # type: ignore[union-attr]
+        assert_book_matches_truth(broker.book, srv)
+
+
 class StepClock:
     """A wall clock for the broker that gives queued instants, then stays at the last."""
 

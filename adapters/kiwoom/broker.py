@@ -19,15 +19,15 @@ call it from one thread (or under one lock), as the book.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
 from adapters.broker import CancelOutcome, CancelStatus, Ticket, TicketStatus
 from adapters.kiwoom.client import KiwoomClient, OpenOrder, OrderDetail
-from adapters.kiwoom.errors import KiwoomError, Outcome
+from adapters.kiwoom.errors import InputError, KiwoomError, Outcome
 from engine import CancelRefused, EngineError, OrderBook, Side
 from engine import events as ev
 from engine.order import CancelInfo, Order
@@ -236,8 +236,14 @@ class KiwoomBroker:
         now = self._now()
         day = day if day is not None else now.astimezone(KST).date()
         report = Reconciliation()
-        report.open_orders = self.client.open_orders()
-        details = self.client.order_details(day)
+        unreadable: list[str] = []
+
+        def bad_row(row: Mapping[str, Any], exc: InputError) -> None:
+            unreadable.append(f"an unreadable row {row.get('ord_no')!r}: {exc.message}")
+
+        report.open_orders = self.client.open_orders(on_bad_row=bad_row)
+        details = self.client.order_details(day, on_bad_row=bad_row)
+        report.discrepancies += unreadable
         unknown = unknown_cancels(book)  # as they stand before anything is applied
         rows = sorted(details, key=lambda r: (len(r.ord_no), r.ord_no))
         orders = [r for r in rows if r.kind != "취소"]
@@ -261,6 +267,8 @@ class KiwoomBroker:
                 self._apply(book, fill, report)
         # 3. cancels: matched to the unknown requests they answer
         matching = _Matching(unknown)
+        if unreadable:  # a row we could not read may be one of them: release none this time
+            matching.ambiguous.update(unknown)
         for row in cancels:
             self._reconcile_cancel(book, row, now, report, matching)
         # 4. unknown cancels that no row answered

@@ -479,18 +479,32 @@ class KiwoomClient:
         )
 
     # -- status ----------------------------------------------------------------------------------
-    def open_orders(self, *, stk_cd: str | None = None, exchange: str = "0") -> list[OpenOrder]:
-        """Return every open order (ka10075, all pages); ``stk_cd`` narrows to one code."""
+    def open_orders(
+        self,
+        *,
+        stk_cd: str | None = None,
+        exchange: str = "0",
+        on_bad_row: BadRow | None = None,
+    ) -> list[OpenOrder]:
+        """Return every open order (ka10075, all pages); ``stk_cd`` narrows to one code.
+
+        A row that cannot be read raises :class:`InputError`, or, with ``on_bad_row``, is passed
+        to it (with the error) and left out.
+        """
         body = {
             "all_stk_tp": "0" if stk_cd is None else "1",
             "trde_tp": "0",
             "stk_cd": "" if stk_cd is None else plain_code(stk_cd),
             "stex_tp": exchange,
         }
-        return [OpenOrder.from_kiwoom(r) for r in self.call_pages("ka10075", body, "oso")]
+        rows = self.call_pages("ka10075", body, "oso")
+        return _read_rows(rows, OpenOrder.from_kiwoom, on_bad_row)
 
-    def order_details(self, day: date) -> list[OrderDetail]:
-        """Return every order, modify and cancel of ``day`` (kt00007, all pages)."""
+    def order_details(self, day: date, *, on_bad_row: BadRow | None = None) -> list[OrderDetail]:
+        """Return every order, modify and cancel of ``day`` (kt00007, all pages).
+
+        ``on_bad_row`` as for :meth:`open_orders`.
+        """
         body = {
             "ord_dt": day.strftime("%Y%m%d"),
             "qry_tp": "1",
@@ -501,4 +515,24 @@ class KiwoomClient:
             "dmst_stex_tp": "%",
         }
         rows = self.call_pages("kt00007", body, "acnt_ord_cntr_prps_dtl")
-        return [OrderDetail.from_kiwoom(r) for r in rows]
+        return _read_rows(rows, OrderDetail.from_kiwoom, on_bad_row)
+
+
+#: Told of a status row that could not be read: the row, and why.
+BadRow = Callable[[Mapping[str, Any], InputError], None]
+
+
+def _read_rows(
+    rows: list[dict[str, Any]],
+    read: Callable[[Mapping[str, Any]], _T],
+    on_bad_row: BadRow | None,
+) -> list[_T]:
+    out: list[_T] = []
+    for row in rows:
+        try:
+            out.append(read(row))
+        except InputError as exc:
+            if on_bad_row is None:
+                raise
+            on_bad_row(row, exc)
+    return out

@@ -16,6 +16,7 @@ from adapters.kiwoom.client import KiwoomClient
 from adapters.kiwoom.errors import (
     ConfigError,
     InputError,
+    StaleBook,
     TokenInvalid,
     TokenUnavailable,
     TransportError,
@@ -714,3 +715,26 @@ def test_errors_keep_nothing_behind_them_that_holds_a_secret(server: SimServer) 
             c.open_orders()
         assert chain(lost.value) == [lost.value]
         assert SECRET not in repr(vars(lost.value)) and APPKEY not in str(lost.value)
+
+
+def test_a_book_holds_one_trading_day_and_a_new_day_needs_a_new_book(server: SimServer) -> None:
+    evening = datetime(2026, 12, 2, 23, 59, 50, tzinfo=KST)
+    clock = StepClock(evening)
+    with make_client(server) as c:
+        broker = KiwoomBroker(c, OrderBook(), now=clock)
+        old_book = broker.book
+        no = place(broker)
+        assert broker.trading_day == evening.date()
+        clock.queue = [evening + timedelta(seconds=20)]  # past midnight in Korea
+        before = sum(server.calls.values())
+        with pytest.raises(StaleBook):
+            broker.place(stk_cd="005930", side=Side.BUY, qty=1, price=FAR_BELOW)
+        with pytest.raises(StaleBook):
+            broker.cancel(old_book, no, "0")
+        with pytest.raises(StaleBook):
+            broker.modify(orig_ord_no=no, stk_cd="005930", qty=0, price=FAR_BELOW)
+        assert sum(server.calls.values()) == before  # nothing was sent
+        assert old_book.orders[no].pending_cancel_qty == 0  # nothing was reserved
+        new_book = broker.start_day()
+        assert new_book is broker.book and new_book is not old_book and len(new_book) == 0
+        assert broker.trading_day == evening.date() + timedelta(days=1)

@@ -27,7 +27,7 @@ import attrs
 
 from adapters.broker import CancelOutcome, CancelStatus, Ticket, TicketStatus
 from adapters.kiwoom.client import KiwoomClient, OpenOrder, OrderDetail
-from adapters.kiwoom.errors import InputError, KiwoomError, Outcome
+from adapters.kiwoom.errors import InputError, KiwoomError, Outcome, StaleBook
 from engine import CancelRefused, EngineError, OrderBook, Side
 from engine import events as ev
 from engine.order import CancelInfo, Order
@@ -93,6 +93,30 @@ class KiwoomBroker:
         self._now = now
         self._sent_at: dict[_Key, datetime] = {}  # when each unanswered cancel was last tried
         self._tickets = 0
+        #: The Korea-time date the book belongs to: Kiwoom's order numbers restart every day.
+        self.trading_day: date = now().astimezone(KST).date()
+
+    def start_day(self, book: OrderBook | None = None) -> OrderBook:
+        """Begin a new trading day with ``book`` (default: a new, empty one); return it.
+
+        Order numbers restart every day, so a book holds one day. Reconcile the old book first
+        (``reconcile(old_book)`` still reads its day) if its last fills and cancels matter.
+        """
+        self.book = book if book is not None else OrderBook()
+        self.trading_day = self._now().astimezone(KST).date()
+        self._sent_at.clear()
+        return self.book
+
+    def _same_day(self, what: str) -> datetime:
+        """Return the time now, or raise :class:`StaleBook` once the trading day is over."""
+        now = self._now()
+        today = now.astimezone(KST).date()
+        if today != self.trading_day:
+            raise StaleBook(
+                f"{what}: the book is of {self.trading_day}, today is {today} in Korea and order "
+                "numbers restart every day; call start_day() for a new book. Nothing was sent."
+            )
+        return now
 
     def __repr__(self) -> str:
         return f"KiwoomBroker({self.client!r}, unknown={len(self.unknown)})"
@@ -118,6 +142,7 @@ class KiwoomBroker:
         exchange: str = "KRX",
     ) -> Ticket:
         """Send a new order (kt10000/kt10001); on acceptance its 접수 goes into the book."""
+        self._same_day("place")
         ticket = self._ticket("place")
         try:
             answer = self.client.place(
@@ -141,6 +166,7 @@ class KiwoomBroker:
         The REST answer says only that the order server took it; the shares move in the book
         when :meth:`reconcile` (or a 정정 확인 event) shows the modify done.
         """
+        self._same_day("modify")
         ticket = self._ticket("modify")
         try:
             answer = self.client.modify(
@@ -168,7 +194,7 @@ class KiwoomBroker:
         server certainly did not act on (throttled past the retries): the reservation is
         released. UNKNOWN: the reservation stays until :meth:`reconcile` settles it.
         """
-        now = self._now()
+        now = self._same_day("cancel")
         try:
             request = book.request_cancel(ord_no, qty, at=at if at is not None else now, ts=now)
         except CancelRefused as refused:
@@ -223,18 +249,18 @@ class KiwoomBroker:
         """Bring ``book`` (default: the broker's) up to what the server shows, as events.
 
         Reads ka10075 (open orders) and kt00007 (every order, modify and cancel of ``day``,
-        default today in Korea time), every page of both, and applies, in order: orders the
-        book does not know (접수, 확인, 거부), modifies (정정), fills it missed (one positioned
-        fill per order, "shares 1 to N", so that executions reported by the real-time feed
-        before or after it are not counted twice), cancels
-        (accepted, confirmed, or rejected by the venue) and what the venue expired. An unknown
-        cancel found on the server is matched to its request; one with no trace after
-        ``unknown_grace`` is released (``CancelRejected`` with code ``NOT_RECEIVED``). Works on
-        its own too: at start-up with an empty book, or after a disconnect.
+        default the broker's :attr:`trading_day`), every page of both, and applies, in order:
+        orders the book does not know (접수, 확인, 거부), modifies (정정), fills it missed (one
+        positioned fill per order, "shares 1 to N", so that executions reported by the
+        real-time feed before or after it are not counted twice), cancels (accepted,
+        confirmed, or rejected by the venue) and what the venue expired. An unknown cancel
+        found on the server is matched to its request; one with no trace after
+        ``unknown_grace`` is released (``CancelRejected`` with code ``NOT_RECEIVED``). Works
+        on its own too: at start-up with an empty book, or after a disconnect.
         """
         book = book if book is not None else self.book
         now = self._now()
-        day = day if day is not None else now.astimezone(KST).date()
+        day = day if day is not None else self.trading_day
         report = Reconciliation()
         unreadable: list[str] = []
 
@@ -493,7 +519,10 @@ class _Matching:
     """Which unknown cancel a cancel row of the server answers, by size (one reconcile's state).
 
     A row answers the oldest unclaimed request of its order for the same number of shares, else
-    the oldest unclaimed cancel-all (whose size was decided by the venue).
+    the oldest unclaimed cancel-all (whose size was decided by the venue). Requests of one order
+    and one size are interchangeable: their kt10003 bodies are identical, so which of them the
+    server took cannot be known, and binding one and releasing the other leaves the same
+    shares reserved, cancelled and free.
     """
 
     def __init__(self, unknown: dict[_Key, CancelInfo]) -> None:

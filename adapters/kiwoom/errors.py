@@ -33,6 +33,7 @@ __all__ = [
     "RateLimited",
     "ServerError",
     "ServerFault",
+    "StaleBook",
     "Timeout",
     "TokenInvalid",
     "TokenUnavailable",
@@ -90,6 +91,13 @@ class ConfigError(KiwoomError, ValueError):
     """The client is set up wrongly (a refused base URL, missing credentials). Nothing was sent."""
 
     outcome = Outcome.NOT_PROCESSED
+
+
+class StaleBook(ConfigError):
+    """The broker's book is of an earlier trading day (order numbers restart every day).
+
+    Nothing was sent: start a new day's book with ``KiwoomBroker.start_day()``.
+    """
 
 
 # -- transport: no usable answer came back ------------------------------------------------------

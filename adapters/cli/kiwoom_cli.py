@@ -68,18 +68,22 @@ def add_open_orders_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_arguments(parser)
 
 
-def _client(args: argparse.Namespace) -> KiwoomClient:
-    if args.base_url is not None:
-        return KiwoomClient(args.base_url, allow_loopback=True, timeout=(3.05, args.timeout))
-    return KiwoomClient(MOCK_URL if args.mock else REAL_URL, timeout=(3.05, args.timeout))
+def _connect(args: argparse.Namespace, err: TextIO) -> KiwoomClient | None:
+    """Return the client the options name, or say on ``err`` why there is none."""
+    timeout = (3.05, args.timeout)
+    try:
+        if args.base_url is not None:
+            return KiwoomClient(args.base_url, allow_loopback=True, timeout=timeout)
+        return KiwoomClient(MOCK_URL if args.mock else REAL_URL, timeout=timeout)
+    except KiwoomError as exc:
+        print(f"error: {exc.message}", file=err)
+        return None
 
 
 def run_cancel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``order-engine cancel``; return its exit status (see :data:`EXIT`)."""
-    try:
-        client = _client(args)
-    except KiwoomError as exc:
-        print(f"error: {exc.message}", file=err)
+    client = _connect(args, err)
+    if client is None:
         return EXIT["usage"]
     with client:
         broker = KiwoomBroker(client, OrderBook())
@@ -144,10 +148,8 @@ def run_cancel(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def run_open_orders(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``order-engine open-orders``: print every open order (ka10075, all pages)."""
-    try:
-        client = _client(args)
-    except KiwoomError as exc:
-        print(f"error: {exc.message}", file=err)
+    client = _connect(args, err)
+    if client is None:
         return EXIT["usage"]
     with client:
         try:

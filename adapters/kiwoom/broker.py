@@ -298,8 +298,8 @@ class KiwoomBroker:
         for row in cancels:
             self._reconcile_cancel(book, row, now, report, matching)
         # 4. unknown cancels that no row answered
-        for key, info in unknown.items():
-            self._settle_unknown(book, key, info, now, report, matching)
+        for key in unknown:
+            self._settle_unknown(book, key, now, report, matching)
         # 5. what the venue expired, and what nothing explains
         for row in orders:
             self._reconcile_rest(book, row, now, report)
@@ -310,7 +310,6 @@ class KiwoomBroker:
         self,
         book: OrderBook,
         key: _Key,
-        info: CancelInfo,
         now: datetime,
         report: Reconciliation,
         matching: _Matching,

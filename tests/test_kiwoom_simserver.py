@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import requests
 
-from adapters.cli.sim_server import add_arguments, is_loopback, run_sim_server
+from adapters.cli.sim_server import add_arguments, run_sim_server
 from adapters.kiwoom.simserver import Fault, FaultKind, SimServer
+from adapters.kiwoom.transport import is_loopback
 from engine import OrderState
 from engine.sessions import KST
 
@@ -916,6 +917,7 @@ def test_cli_refuses_a_public_host_without_public() -> None:
     assert "--public" in err.getvalue()
     assert out.getvalue() == ""
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert is_loopback("[::1]") and is_loopback(" LocalHost ")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.com")
 
 

@@ -9,7 +9,6 @@ Ctrl-C or SIGTERM stops it cleanly (exit status 0). The server listens on loopba
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import signal
 import threading
 from collections.abc import Callable
@@ -17,8 +16,9 @@ from types import FrameType
 from typing import IO
 
 from adapters.kiwoom.simserver import SimServer
+from adapters.kiwoom.transport import is_loopback
 
-__all__ = ["add_arguments", "is_loopback", "run_sim_server"]
+__all__ = ["add_arguments", "run_sim_server"]
 
 
 def _whole(minimum: int) -> Callable[[str], int]:
@@ -38,16 +38,6 @@ def _rate(text: str) -> int | None:
     if text.strip().lower() in ("none", "0", "unlimited"):
         return None
     return _whole(1)(text)
-
-
-def is_loopback(host: str) -> bool:
-    """Return True when ``host`` names the loopback interface (``localhost``, 127.x, ::1)."""
-    if host.strip().lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

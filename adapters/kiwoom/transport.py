@@ -38,7 +38,16 @@ from adapters.kiwoom.errors import (
 )
 from adapters.kiwoom.pacing import allowed_rate_in
 
-__all__ = ["MOCK_URL", "REAL_URL", "USER_AGENT", "Answer", "Transport", "classify", "embedded_code"]
+__all__ = [
+    "MOCK_URL",
+    "REAL_URL",
+    "USER_AGENT",
+    "Answer",
+    "Transport",
+    "classify",
+    "embedded_code",
+    "is_loopback",
+]
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -114,11 +123,13 @@ def classify(
     return ServerFault(message, **fields)
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+def is_loopback(host: str) -> bool:
+    """Return True when ``host`` names the loopback interface (``localhost``, 127.x, ``::1``)."""
+    name = host.strip().lower()
+    if name == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
     except ValueError:
         return False
 
@@ -141,7 +152,7 @@ def check_base_url(base_url: str, *, allow_loopback: bool = False) -> str:
         if parts.scheme != "https" or parts.port not in (None, 443):
             raise ConfigError(f"Kiwoom's {host} is reached over https on port 443 only")
         return _KIWOOM_HOSTS[host]
-    if _is_loopback(host):
+    if is_loopback(host):
         if not allow_loopback:
             raise ConfigError(
                 f"{base_url!r} is a loopback URL (a local simulator): pass allow_loopback=True"

@@ -818,7 +818,12 @@ def test_sessions_refuse_by_korea_time() -> None:
         assert early == {"return_code": 20, "return_msg": "[2000](RC4057:장 시작 전입니다)"}
         fake.t = 2 * 3600.0  # 10:00
         ord_no = client.buy(10)
-        fake.t = 8 * 3600.0  # 16:00
+        fake.t = 7 * 3600.0 + 35 * 60  # 15:35, between the closing call and after hours
+        between = client.cancel(ord_no, "0")
+        assert between == {"return_code": 20, "return_msg": "[2000](RC4058:장이 종료되었습니다)"}
+        fake.t = 7 * 3600.0 + 45 * 60  # 15:45, after-hours close-price session: accepted
+        assert client.tr("kt10000", order_body())["return_code"] == 0
+        fake.t = 10.5 * 3600.0  # 18:30
         late = client.cancel(ord_no, "0")
         assert late == {"return_code": 20, "return_msg": "[2000](RC4058:장이 종료되었습니다)"}
         assert "(RC4058:" in client.tr("kt10000", order_body())["return_msg"]

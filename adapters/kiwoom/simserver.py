@@ -49,18 +49,19 @@ from adapters.sim.latency import Delay, Latency
 from adapters.sim.market import Bar, random_walk
 from engine import SessionCalendar, Side
 from engine import events as ev
-from engine.sessions import KST, MOCK_WINDOWS, NXT_WINDOWS, KoreaSessions
+from engine.sessions import KST, KoreaSessions
 
-__all__ = ["Fault", "FaultKind", "ServerCall", "SimServer"]
+__all__ = ["KRX_SESSIONS", "MOCK_SESSIONS", "Fault", "FaultKind", "ServerCall", "SimServer"]
 
 logger = logging.getLogger(__name__)
 logger.addHandler(logging.NullHandler())
 
-#: The session calendar of ``sessions=True``: Kiwoom's mock server (KRX 09:00-15:30), the NXT
-#: hours for NXT orders, and no guard window (a guard is the client's business, not the venue's).
-MOCK_SESSIONS: Final = KoreaSessions(
-    guard=timedelta(0), windows={"KRX": MOCK_WINDOWS, "NXT": NXT_WINDOWS}
-)
+#: The session calendar of ``sessions=True``: KRX hours (08:30-15:30 with the opening and closing
+#: calls, 15:40-18:00 after hours) and NXT hours, in Korea time, with no guard window (a guard is
+#: the client's business, not the venue's).
+KRX_SESSIONS: Final = KoreaSessions(guard=timedelta(0))
+#: Kiwoom's mock server (KRX only, 09:00-15:30), for ``sessions=MOCK_SESSIONS``.
+MOCK_SESSIONS: Final = KoreaSessions.mock(guard=timedelta(0))
 
 _TOKEN_PATHS: Final = {"/oauth2/token": "au10001", "/oauth2/revoke": "au10002"}
 _TR_PATHS: Final = {
@@ -395,7 +396,7 @@ class SimServer:
     """A Kiwoom-compatible REST server on a :class:`SimExchange` (see the module docstring).
 
     ``rate`` is the calls per second allowed per api-id (None: unlimited; the token endpoints are
-    never limited); ``sessions`` True enforces :data:`MOCK_SESSIONS` in Korea time (or pass any
+    never limited); ``sessions`` True enforces :data:`KRX_SESSIONS` in Korea time (or pass any
     :class:`engine.SessionCalendar`); ``page_size`` rows per status-list page; ``market`` False
     feeds no bars (only :meth:`trade` fills); ``venue_ms`` delays the venue's part of every request
     (a resting order, a cancel taking shares) behind the order server's answer; ``clock`` (seconds,
@@ -446,7 +447,7 @@ class SimServer:
         self._now = now
         self._credentials = dict(credentials) if credentials is not None else None
         if sessions is True:
-            self.sessions: SessionCalendar | None = MOCK_SESSIONS
+            self.sessions: SessionCalendar | None = KRX_SESSIONS
         elif sessions is False or sessions is None:
             self.sessions = None
         else:

@@ -625,7 +625,8 @@ class OrderBook:
         """Reserve ``e`` (``decision``: the one :meth:`request_cancel` already made, if any)."""
         order = self._orders.get(e.orig_ord_no)
         if decision is None:
-            decision = self.decide_cancel(e.orig_ord_no, e.qty)
+            # A recorded request (a replay, a journal) was decided at its time: no hours check.
+            decision = self._decide(e.orig_ord_no, e.qty, None, False, modify=False)
         if order is None:
             raise CancelRefused(decision)
         for known in order._cancels or ():
@@ -954,6 +955,7 @@ class OrderBook:
         (``cancel_all`` then means "modify all that is open"), except that an unanswered
         cancel does not block a modify of other shares. Changes nothing.
         """
+        self._need_time(at)
         return self._decide(ord_no, qty, at, False, modify=True)
 
     def request_modify(
@@ -971,6 +973,7 @@ class OrderBook:
         it applies): until the modify's amendment or rejection arrives, no cancel may take the
         shares it is about to move. Raise :class:`engine.ModifyRefused` when not allowed.
         """
+        self._need_time(at)
         decision = self._decide(ord_no, qty, at, False, modify=True)
         if not decision.allowed:
             raise ModifyRefused(decision, price)
@@ -1000,14 +1003,25 @@ class OrderBook:
 
         ``qty`` is an int or kt10003's string form; 0 / ``"0"`` means all that is cancellable.
         With ``clamp``, a quantity above what is cancellable is reduced to it. With a session
-        calendar on the book and ``at``, a time the venue takes no cancels is MARKET_CLOSED.
+        calendar on the book, ``at`` is required (:class:`engine.InvalidTime` without it, so the
+        market-hours check is never skipped by accident) and a time the venue takes no cancels
+        is MARKET_CLOSED.
         Reasons are checked in this order: INVALID_QUANTITY, UNKNOWN_ORDER, the terminal states
         (FULLY_FILLED, ALREADY_CANCELLED, REJECTED, REPLACED), CANCEL_ALL_PENDING,
         OUTCOME_UNKNOWN (the answer to an earlier cancel of the order was lost: reconcile first),
         MARKET_CLOSED, NOTHING_CANCELLABLE (also while a modify of all is pending),
         EXCEEDS_CANCELLABLE. Shares reserved by pending modifies are not cancellable.
         """
+        self._need_time(at)
         return self._decide(ord_no, qty, at, clamp, modify=False)
+
+    def _need_time(self, at: datetime | None) -> None:
+        """Refuse a decision without ``at`` on a book that checks market hours."""
+        if at is None and self.calendar is not None:
+            raise InvalidTime(
+                "this book has a session calendar: pass at= (the time now, timezone-aware) so "
+                "that market hours are checked; nothing was decided"
+            )
 
     def _decide(
         self, ord_no: str, qty: int | str, at: datetime | None, clamp: bool, *, modify: bool
@@ -1076,7 +1090,8 @@ class OrderBook:
         Raise :class:`engine.CancelRefused` (carrying the decision) when it is not allowed;
         nothing is reserved then. The reservation lasts until the broker confirms or rejects.
         """
-        decision = self.decide_cancel(ord_no, qty, at=at, clamp=clamp)  # the only decision made
+        self._need_time(at)
+        decision = self._decide(ord_no, qty, at, clamp, modify=False)  # the only decision made
         if not decision.allowed:
             raise CancelRefused(decision)
         n = 0 if decision.cancel_all else decision.qty

@@ -265,7 +265,7 @@ class KiwoomBroker:
             now = self._same_day("modify")
             book = self.book
             try:
-                request = book.request_modify(orig_ord_no, qty, price, ts=now)
+                request = book.request_modify(orig_ord_no, qty, price, at=now, ts=now)
             except ModifyRefused as refused:
                 reason = refused.decision.reason
                 name = reason.name if reason is not None else "REFUSED"

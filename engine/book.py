@@ -208,6 +208,9 @@ class OrderBook:
     backtests); a callable receives each taken event instead (a file writer, say), in the order
     :meth:`replay` needs, and :attr:`events` stays empty. It is called once the book has taken
     the event, so it must not raise (write to a file, and check the file afterwards).
+
+    A book has one writer: it is not thread-safe. Share it between threads only behind one lock
+    (as :class:`adapters.kiwoom.KiwoomBroker` does with its ``lock``).
     """
 
     __slots__ = (

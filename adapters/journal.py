@@ -157,6 +157,10 @@ class Journal:
         db = self._db
         try:
             db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            # Look before changing anything: a file that is not ours is left exactly as it was.
+            app = db.execute("PRAGMA application_id").fetchone()[0]
+            if app != APPLICATION_ID and db.execute("SELECT 1 FROM sqlite_master").fetchone():
+                raise ForeignJournal(f"{self.path} is not an order-engine journal")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise JournalLocked(f"{self.path}: could not switch to WAL mode (got {mode!r})")

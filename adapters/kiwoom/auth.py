@@ -24,7 +24,7 @@ from typing import Final
 
 from adapters.kiwoom.errors import AuthError, ConfigError, KiwoomError
 from adapters.kiwoom.secret import Secret
-from adapters.kiwoom.transport import Transport
+from adapters.kiwoom.transport import Answer, Transport
 from engine.sessions import KST
 
 __all__ = ["Credentials", "Token", "TokenManager", "parse_expires_dt"]
@@ -91,10 +91,13 @@ def parse_expires_dt(text: object) -> datetime:
         raise AuthError(f"expires_dt is not a date: {text!r}", api_id="au10001") from exc
 
 
-def _token_of(body: dict[str, object]) -> Token:
-    """Read au10001's answer; the token goes straight into a :class:`Secret`."""
-    expires_at = parse_expires_dt(body.get("expires_dt"))
-    value = body.get("token")
+def _token_of(answer: Answer) -> Token:
+    """Read au10001's answer; the token goes straight into a :class:`Secret`.
+
+    Only ``answer`` (whose repr leaves the body out) is a local here, never the body itself.
+    """
+    expires_at = parse_expires_dt(answer.body.get("expires_dt"))
+    value = answer.body.get("token")
     if not isinstance(value, str) or not value:
         raise AuthError("au10001 answered without a token", api_id="au10001")
     return Token(Secret(value), expires_at)
@@ -181,7 +184,7 @@ class TokenManager:
                 "secretkey": self._credentials.secretkey,
             },
         )
-        token = _token_of(answer.body)
+        token = _token_of(answer)
         self.issued += 1
         self._stale_since = None
         if self._expiring(token):

@@ -407,7 +407,8 @@ class KiwoomClient:
             if not isinstance(rows_of, list) or not all(isinstance(r, dict) for r in rows_of):
                 raise InputError(f"{api_id}: {list_key} is not a list of rows", api_id=api_id)
             rows.extend(rows_of)
-            flag = answer.cont_header.strip().upper()
+            # the header as received; an Answer built without it (a test double) has cont_yn
+            flag = answer.cont_header.strip().upper() or ("Y" if answer.cont_yn else "N")
             if flag not in ("", "Y", "N"):
                 raise PagingError(
                     f"{api_id}: page {page} says cont-yn {answer.cont_header[:20]!r}, neither Y "
@@ -418,7 +419,11 @@ class KiwoomClient:
                 return rows
             key = answer.next_key
             if not key:
-                raise InputError(f"{api_id}: cont-yn Y without a next-key", api_id=api_id)
+                raise PagingError(
+                    f"{api_id}: page {page} says cont-yn Y without a next-key; the list is "
+                    "incomplete",
+                    api_id=api_id,
+                )
             if key in seen:
                 raise PagingError(
                     f"{api_id}: page {page} repeats the next-key {key[:40]!r} of an earlier "

@@ -9,8 +9,11 @@ the embedded ``code`` (``1700``, ``8005``, ``RC4033``, ...) and the server's ``m
 - :attr:`Outcome.DEFINITIVE`: the server gave a final answer for this request (an input error, an
   order-server rejection such as RC4033). Do not send it again; it would be answered the same way.
 - :attr:`Outcome.UNKNOWN`: the request may or may not have been carried out (timeout, reset, HTTP
-  5xx, a body that is not JSON, 1999). **Never send it again blindly**: reconcile first, from the
+  5xx, a body that is not JSON, 1999, an answer over the size cap, anything unexpected once the
+  request may have left). **Never send it again blindly**: reconcile first, from the
   order-status TRs (ka10075, kt00007) or the real-time events.
+
+Only a failure that certainly happened before the request left this process is NOT_PROCESSED.
 
 Messages never contain the app key, the secret key or a token.
 """

@@ -12,7 +12,10 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import shutil
 import socketserver
+import ssl
+import subprocess
 import threading
 import time
 import traceback
@@ -21,6 +24,7 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -124,7 +128,9 @@ def token_reply(expires_dt: str = "") -> Reply:
 class Hostile:
     """A loopback HTTP/1.1 server answering each api-id with a :data:`Reply`."""
 
-    def __init__(self, replies: dict[str, Reply] | None = None) -> None:
+    def __init__(
+        self, replies: dict[str, Reply] | None = None, *, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.replies: dict[str, Reply] = {"au10001": token_reply(), "au10002": ok}
         self.replies.update(replies or {})
         self.default: Reply = ok  # for the api-ids without a reply of their own
@@ -143,8 +149,13 @@ class Hostile:
             def handle_error(self, request: object, client_address: object) -> None:
                 pass  # the client hung up on a trickle: expected here
 
+            def get_request(self) -> tuple[Any, Any]:
+                sock, address = super().get_request()
+                return (sock if tls is None else tls.wrap_socket(sock, server_side=True)), address
+
         self._server = Server(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        scheme = "http" if tls is None else "https"
+        self.base_url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True
         )
@@ -324,6 +335,29 @@ def test_failures_certainly_before_sending_are_not_processed(hostile: Hostile) -
     with client_of(f"http://127.0.0.1:{port}") as client:  # nothing listens there any more
         error = caught(lambda: client.transport.post(ORDER, "kt10003", CANCEL))
         assert isinstance(error, ConnectFailed) and error.outcome is Outcome.NOT_PROCESSED
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_an_untrusted_tls_server_gets_nothing_and_the_failure_is_not_processed(
+    tmp_path: Path,
+) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"]
+    files = ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        ["openssl", "req", "-x509", *ec, "-subj", "/CN=127.0.0.1", *files],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with Hostile(tls=context) as server:
+        transport = Transport(server.base_url, allow_loopback=True, timeout=(1.0, 1.0))
+        error = caught(lambda: transport.post(ORDER, "kt10003", CANCEL, token=Secret(TOKEN)))
+        transport.close()
+    # the certificate is not trusted: the handshake fails before the request is written
+    assert isinstance(error, ConnectFailed) and error.outcome is Outcome.NOT_PROCESSED
+    assert "CERTIFICATE_VERIFY_FAILED" in error.message and server.calls["kt10003"] == 0
 
 
 class Proxy(Hostile):

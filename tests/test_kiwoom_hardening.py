@@ -323,6 +323,27 @@ def test_an_unexpected_exception_below_the_transport_is_unknown_not_raw(
     assert error.__context__ is None and error.__cause__ is None
 
 
+def test_a_secret_inside_a_lower_layer_s_message_is_blanked_out(
+    hostile: Hostile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fault injection: a lower layer that quotes what it sent in its message.
+    def quoting(raw: object, watch: object, limit: int) -> bytes:
+        raise OSError(f"reset while sending Bearer {TOKEN} for {APPKEY}")
+
+    with client_of(hostile.base_url) as client:
+        client.tokens.token()
+        monkeypatch.setattr("adapters.kiwoom.transport._read_body", quoting)
+        error = caught(lambda: client.call("kt10003", CANCEL))
+        assert error.outcome is Outcome.UNKNOWN and "Bearer <hidden>" in str(error)
+        assert TOKEN not in str(error) and TOKEN not in repr(error)
+        error = caught(
+            lambda: client.transport.post(
+                "/oauth2/token", "au10001", {"appkey": Secret(APPKEY), "secretkey": Secret(SECRET)}
+            )
+        )
+        assert APPKEY not in str(error) and "for <hidden>" in str(error)
+
+
 def test_failures_certainly_before_sending_are_not_processed(hostile: Hostile) -> None:
     with client_of(hostile.base_url) as client:
         error = caught(lambda: client.call("kt10003", {"qty": object()}))

@@ -270,20 +270,37 @@ class Transport:
         error keeps no traceback, cause or context from below this call (their frames held the
         token, the keys or an au10001 answer).
         """
+        failure: KiwoomError
         try:
-            request = _prepare(self.base_url + path, self._headers, api_id, body, token, cont_key)
-            return self._exchange(api_id, request)
+            request, secrets = _prepare(
+                self.base_url + path, self._headers, api_id, body, token, cont_key
+            )
         except KiwoomError as exc:
             failure = _bare(exc)
-        except Exception as exc:  # a bug below: never let it pass as "nothing happened"
-            failure = UnexpectedFailure(
-                f"unexpected {type(exc).__name__} after the request may have been sent",
+        except Exception as exc:  # nothing has left yet
+            failure = RequestNotSent(
+                f"the request cannot be built ({type(exc).__name__}); nothing was sent",
                 api_id=api_id,
             )
+        else:
+            try:
+                return self._exchange(api_id, request, secrets)
+            except KiwoomError as exc:
+                failure = _bare(exc)
+            except Exception as exc:  # a bug below: never let it pass as "nothing happened"
+                failure = UnexpectedFailure(
+                    f"unexpected {type(exc).__name__} after the request may have been sent",
+                    api_id=api_id,
+                )
         raise failure
 
-    def _exchange(self, api_id: str, request: requests.PreparedRequest) -> Answer:
-        """Send ``request`` under the call's deadline; read, decode and translate its answer."""
+    def _exchange(
+        self, api_id: str, request: requests.PreparedRequest, secrets: list[Secret]
+    ) -> Answer:
+        """Send ``request`` under the call's deadline; read, decode and translate its answer.
+
+        ``secrets`` (the token and keys the request carries) are blanked out of any message.
+        """
         watch = _Watch(time.monotonic() + self.deadline, api_id)
         bound = _CURRENT.set(watch)
         _WATCHDOG.arm(watch)
@@ -304,6 +321,8 @@ class Transport:
                 if complete:
                     return self._translate(api_id, response.status_code, response.headers, data)
                 failure = self._failure(api_id, None, watch)
+            failure.message = _blanked(failure.message, secrets)
+            failure.args = (failure.message,)
             raise failure
         finally:
             watch.finish()
@@ -374,13 +393,6 @@ class Transport:
 
 
 # -- the pieces of one call ----------------------------------------------------------------------
-def _reveal(value: object) -> str:
-    """Encode a :class:`Secret` in a JSON body (``json.dumps``' ``default``)."""
-    if isinstance(value, Secret):
-        return value.reveal()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 def _header_safe(value: str) -> bool:
     return value.isascii() and value.isprintable()
 
@@ -392,13 +404,22 @@ def _prepare(
     body: dict[str, Any],
     token: Secret | str | None,
     cont_key: str | None,
-) -> requests.PreparedRequest:
-    """Build the request; the token and keys are revealed here only, never kept by the caller.
+) -> tuple[requests.PreparedRequest, list[Secret]]:
+    """Build the request, and list the secrets it carries (to blank them out of messages).
 
-    Raises :class:`RequestNotSent` for what cannot be sent (nothing has left yet).
+    The token and the keys are revealed here only, never kept by the caller. Raises
+    :class:`RequestNotSent` for what cannot be sent (nothing has left yet).
     """
+    secrets: list[Secret] = []
+
+    def reveal(value: object) -> str:  # json.dumps' hook for what it cannot encode itself
+        if isinstance(value, Secret):
+            secrets.append(value)
+            return value.reveal()
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
     try:
-        data = json.dumps(body, ensure_ascii=False, default=_reveal).encode("utf-8")
+        data = json.dumps(body, ensure_ascii=False, default=reveal).encode("utf-8")
     except (TypeError, ValueError, RecursionError) as exc:
         reason = f"{type(exc).__name__}: {_short(exc)}"
     else:
@@ -413,7 +434,8 @@ def _prepare(
         headers["cont-yn"] = "Y"
         headers["next-key"] = cont_key
     if token is not None:
-        headers["authorization"] = "Bearer " + Secret.of(token).reveal()
+        secrets.append(Secret.of(token))
+        headers["authorization"] = "Bearer " + secrets[-1].reveal()
     if not all(_header_safe(v) for v in headers.values()):
         raise RequestNotSent(
             "a header (api-id, next-key or token) is not printable ASCII; nothing was sent",
@@ -425,7 +447,15 @@ def _prepare(
     request.url = url
     request.headers = headers
     request.body = data
-    return request
+    return request, secrets
+
+
+def _blanked(text: str, secrets: list[Secret]) -> str:
+    """Return ``text`` with every secret's value replaced by ``<hidden>``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret.reveal(), "<hidden>")
+    return text
 
 
 def _bare(exc: KiwoomError) -> KiwoomError:

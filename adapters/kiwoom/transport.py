@@ -13,6 +13,7 @@ import heapq
 import ipaddress
 import json
 import logging
+import math
 import re
 import socket
 import threading
@@ -642,12 +643,21 @@ _CURRENT: ContextVar[_Watch | None] = ContextVar("kiwoom_call_watch", default=No
 
 
 class _Watchdog:
-    """One daemon thread firing the watches whose deadline passed (started on first use)."""
+    """One daemon thread firing the watches whose deadline passed (started on first use).
+
+    Arming never wakes the thread unless the new deadline comes before the thread's own
+    wake-up: a notify at every call would have the thread ask for the GIL just as the request
+    is being sent, delaying it by a scheduler's time slice on a busy machine (enough to push two
+    paced calls into one rate-limit window). Idle, the thread sleeps the shortest deadline span
+    it has seen, so a watch armed meanwhile is never due before the thread looks again.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, _Watch]] = []
         self._seq = 0
+        self._idle = 1.0  # the shortest deadline span seen
+        self._wake_at = -math.inf  # -inf: awake, it will look at the heap before sleeping
         self._thread: threading.Thread | None = None
 
     def arm(self, watch: _Watch) -> None:
@@ -655,28 +665,29 @@ class _Watchdog:
         with self._cond:
             self._seq += 1
             heapq.heappush(self._heap, (watch.deadline, self._seq, watch))
+            self._idle = max(0.001, min(self._idle, watch.deadline - time.monotonic()))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="kiwoom-deadline", daemon=True
                 )
                 self._thread.start()
-            elif self._heap[0][2] is watch:
+            elif watch.deadline < self._wake_at:
                 self._cond.notify()
 
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._wake_at = -math.inf
                 while True:
                     while self._heap and self._heap[0][2].done:
                         heapq.heappop(self._heap)
-                    if not self._heap:
-                        self._cond.wait()
-                        continue
-                    wait = self._heap[0][0] - time.monotonic()
-                    if wait <= 0:
+                    now = time.monotonic()
+                    if self._heap and self._heap[0][0] <= now:
                         due = heapq.heappop(self._heap)[2]
                         break
-                    self._cond.wait(wait)
+                    self._wake_at = self._heap[0][0] if self._heap else now + self._idle
+                    self._cond.wait(self._wake_at - now)
+                    self._wake_at = -math.inf
             due.fire()
 
 

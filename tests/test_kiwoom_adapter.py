@@ -692,7 +692,7 @@ def test_no_secret_in_any_log_record_repr_or_error(
     with make_client(server, throttle_retries=0) as c:
         broker = KiwoomBroker(c, OrderBook(), unknown_grace=timedelta(0))
         no = place(broker)
-        token = c.tokens.token()
+        token = c.tokens.token().reveal()
         server.expire_tokens()
         broker.cancel(broker.book, no, 2)
         for kind in FAULTS:
@@ -727,7 +727,7 @@ def test_errors_keep_nothing_behind_them_that_holds_a_secret(server: SimServer) 
 
     with make_client(server) as c:
         c.open_orders()
-        token = c.tokens.token()
+        token = c.tokens.token().reveal()
         for kind in (FaultKind.DELAY, FaultKind.CLOSE_AFTER):
             server.inject(Fault(kind, api_id="ka10075", delay=0.6))
             with pytest.raises(TransportError) as err:

@@ -310,7 +310,7 @@ def test_credentials_and_tokens_hide_their_values(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("KIWOOM_APPKEY", "from-env-a")
     monkeypatch.setenv("KIWOOM_SECRETKEY", "from-env-s")
     env = Credentials.resolve()
-    assert (env.appkey, env.secretkey) == ("from-env-a", "from-env-s")
+    assert (env.appkey.reveal(), env.secretkey.reveal()) == ("from-env-a", "from-env-s")
     monkeypatch.delenv("KIWOOM_SECRETKEY")
     with pytest.raises(ConfigError) as err:
         Credentials.resolve()

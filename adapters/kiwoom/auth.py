@@ -144,7 +144,7 @@ class TokenManager:
 
     def fingerprint(self) -> str:
         """Return a short digest naming the app key (never the key itself), e.g. for a journal."""
-        return hashlib.sha256(self._credentials.appkey.encode()).hexdigest()[:16]
+        return hashlib.sha256(self._credentials.appkey.reveal().encode()).hexdigest()[:16]
 
     @property
     def expires_at(self) -> datetime | None:

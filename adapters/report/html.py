@@ -101,11 +101,16 @@ def render(day: Day, *, title: str = "") -> str:
         unplaced += missing
         for trace in traces:
             figure.add_trace(trace, row=row, col=1)
+        values = prices[code].values
+        if values:  # the price path's range: an order priced far away must not flatten it
+            low, high = min(values), max(values)
+            pad = max((high - low) * 0.15, high * 0.005)
+            figure.update_yaxes(range=[low - pad, high + pad], row=row, col=1)
         figure.update_yaxes(title_text="KRW", row=row, col=1)
     figure.update_layout(
         height=max(420, 330 * len(symbols)),
-        margin={"l": 60, "r": 20, "t": 60, "b": 40},
-        legend={"orientation": "h", "y": 1.04, "x": 0},
+        margin={"l": 60, "r": 10, "t": 60, "b": 40},
+        legend={"x": 1.01, "y": 1, "xanchor": "left"},
         hovermode="closest",
         title={"text": "Per symbol: price, orders, executions, cancels, races", "x": 0},
     )
@@ -116,7 +121,11 @@ def render(day: Day, *, title: str = "") -> str:
         states.to_html(full_html=False, include_plotlyjs=False, div_id="states"),
         sample.to_html(full_html=False, include_plotlyjs=False, div_id="timelines"),
     ]
-    notes = list(day.notes)
+    notes = [
+        "Each price axis spans the price path: orders priced far from it (outside the daily "
+        "band, rejected) lie off the chart; double-click a chart to see everything.",
+        *day.notes,
+    ]
     if unplaced:
         notes.append(
             f"{unplaced:,} refused cancels named order numbers the book never knew: "
@@ -351,6 +360,7 @@ def _timeline_figure(go: Any, history: dict[str, list[Transition]]) -> tuple[Any
     lines: list[str] = []
     chosen = _sample(history)
     shown: set[OrderState] = set()
+    finals: dict[OrderState, list[tuple[float, str]]] = {}
     for no in chosen:
         states = history[no]
         born = states[0][0]
@@ -359,6 +369,7 @@ def _timeline_figure(go: Any, history: dict[str, list[Transition]]) -> tuple[Any
             end = states[i + 1][0] if i + 1 < len(states) else None
             if end is None:
                 steps.append(f"{state.label} {_clock(t)} (final)")
+                finals.setdefault(state, []).append(((t - born) / timedelta(seconds=1), no))
                 continue
             ms = (end - t) / timedelta(milliseconds=1)
             steps.append(f"{state.label} {_clock(t)} ({_ms(ms)})")
@@ -378,6 +389,22 @@ def _timeline_figure(go: Any, history: dict[str, list[Transition]]) -> tuple[Any
             )
             shown.add(state)
         lines.append(f"{no}: " + " -> ".join(steps))
+    for state, points in finals.items():
+        figure.add_trace(
+            go.Scatter(
+                x=[x for x, _ in points],
+                y=[no for _, no in points],
+                mode="markers",
+                marker={
+                    "symbol": "line-ns",
+                    "size": 14,
+                    "line": {"width": 3, "color": _COLOURS[state]},
+                },
+                name=f"{state.label} {state.name} (final)",
+                hovertemplate="%{y} " + f"{state.label} {state.name}" + " at %{x:.3f} s"
+                "<extra></extra>",
+            )
+        )
     figure.update_layout(
         title={"text": "A sample of order timelines (time in each state)", "x": 0},
         barmode="overlay",

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import attrs
 
+from adapters.cli.simulate import MAX_LATENCY_MS
 from adapters.sim.harness import Harness, Race
 from adapters.sim.latency import Delay, Latency
 from adapters.sim.session import DEFAULT_SYMBOLS, run_session
@@ -124,6 +125,8 @@ class Params:
         for name in ("reorder", "sessions"):
             if type(getattr(self, name)) is not bool:
                 raise ValueError(f"{name} must be true or false, not {getattr(self, name)!r}")
+        if self.latency.high > MAX_LATENCY_MS:
+            raise ValueError(f"at most {MAX_LATENCY_MS:,} ms a channel, not {self.latency}")
         if not self.symbols or any(
             len(c) != 6 or not (c.isascii() and c.isdigit()) for c in self.symbols
         ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import signal
 import subprocess
@@ -81,6 +82,8 @@ def test_a_grid_is_the_product_of_the_lists_and_checks_its_values() -> None:
         Params(orders=0)
     with pytest.raises(ValueError):
         Params(symbols=("KRX:005930",))
+    with pytest.raises(ValueError, match="at most 60,000 ms"):
+        Params(latency="5-70000")
 
 
 def test_a_day_is_the_simulate_day_its_command_names(capsys: pytest.CaptureFixture[str]) -> None:
@@ -271,6 +274,7 @@ def test_ctrl_c_stops_the_sweep_and_its_cluster(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own process group, as a shell gives a command
     )
     try:
         parent = psutil.Process(proc.pid)
@@ -281,7 +285,7 @@ def test_ctrl_c_stops_the_sweep_and_its_cluster(tmp_path: Path) -> None:
             children = parent.children(recursive=True)
         assert children, "the local cluster never started"
         time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole group, workers too
         _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

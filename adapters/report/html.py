@@ -236,71 +236,40 @@ def _symbol_traces(
         for m in day.races
         if m.ord_no in mine
     ]
-    marker = {"mode": "markers"}
-    scatter(
-        "buy placed",
-        buys,
-        marker={"symbol": "triangle-up", "color": "#1565c0", "size": 8},
-        **marker,
-    )
-    scatter(
-        "sell placed",
-        sells,
-        marker={"symbol": "triangle-down", "color": "#ef6c00", "size": 8},
-        **marker,
-    )
-    scatter(
-        "modified (정정)",
-        modified,
-        marker={"symbol": "diamond-open", "color": "#8e24aa", "size": 8},
-        **marker,
-    )
     scale = max(sizes, default=1)
-    scatter(
-        "execution",
-        fills,
-        marker={
-            "symbol": "circle",
-            "color": "#2e7d32",
-            "opacity": 0.7,
-            "size": [5 + 10 * (q / scale) ** 0.5 for q in sizes],
-        },
-        **marker,
-    )
-    scatter(
-        "cancel allowed",
-        allowed,
-        marker={
-            "symbol": "x-thin-open",
-            "color": "#00897b",
-            "size": 9,
-            "line": {"width": 2, "color": "#00897b"},
-        },
-        **marker,
-    )
-    scatter(
-        "cancel refused (engine)",
-        refused,
-        marker={"symbol": "x", "color": "#d81b60", "size": 9},
-        **marker,
-    )
-    scatter(
-        "cancel rejected (exchange)",
-        rejected,
-        marker={"symbol": "square-x-open", "color": "#6d4c41", "size": 10},
-        **marker,
-    )
-    scatter(
-        "race",
-        races,
-        marker={
-            "symbol": "star",
-            "color": "#fdd835",
-            "size": 13,
-            "line": {"width": 1, "color": "#212121"},
-        },
-        **marker,
-    )
+    layers: list[tuple[str, Sequence[tuple[datetime, float | None, str]], dict[str, Any]]] = [
+        ("buy placed", buys, {"symbol": "triangle-up", "color": "#1565c0", "size": 8}),
+        ("sell placed", sells, {"symbol": "triangle-down", "color": "#ef6c00", "size": 8}),
+        ("modified (정정)", modified, {"symbol": "diamond-open", "color": "#8e24aa", "size": 8}),
+        (
+            "execution",
+            fills,
+            {
+                "symbol": "circle",
+                "color": "#2e7d32",
+                "opacity": 0.7,
+                "size": [5 + 10 * (q / scale) ** 0.5 for q in sizes],
+            },
+        ),
+        (
+            "cancel allowed",
+            allowed,
+            {"symbol": "x-thin-open", "size": 9, "line": {"width": 2, "color": "#00897b"}},
+        ),
+        ("cancel refused (engine)", refused, {"symbol": "x", "color": "#d81b60", "size": 9}),
+        (
+            "cancel rejected (exchange)",
+            rejected,
+            {"symbol": "square-x-open", "color": "#6d4c41", "size": 10},
+        ),
+        (
+            "race",
+            races,
+            {"symbol": "star", "color": "#fdd835", "size": 13, "line": {"width": 1}},
+        ),
+    ]
+    for name, points, marker in layers:
+        scatter(name, points, mode="markers", marker=marker)
     return traces, unplaced
 
 

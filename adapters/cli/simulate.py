@@ -209,9 +209,6 @@ def run_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     except (ValueError, ImportError) as exc:
         print(f"order-engine simulate: {exc}" if isinstance(exc, ValueError) else exc, file=err)
         return 2
-    steps = max(1, DAY_MS // args.step_ms)
-    delay = 0.0 if args.progress == "always" else 2.0
-    progress = _Progress(err, steps * args.step_ms, args.orders, delay) if show else None
     events_file: IO[str] | None = None
     journal: bool | Callable[[ev.Event], object] = False
     kept: list[ev.Event] = []  # the events, when a report or the orders' times need them
@@ -226,6 +223,9 @@ def run_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             return 2
         journal = _writer(events_file, kept.append if outputs.keep_events else None)
     harness: Harness | None = None
+    steps = max(1, DAY_MS // args.step_ms)
+    delay = 0.0 if args.progress == "always" else 2.0
+    progress = _Progress(err, steps * args.step_ms, args.orders, delay) if show else None
     started = time.perf_counter()
     try:
         with batch_gc():

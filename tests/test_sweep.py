@@ -292,6 +292,7 @@ def test_ctrl_c_stops_the_sweep_and_its_cluster(tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 130, err
     assert "interrupted" in err and "cluster is stopped" in err
+    assert "sweep:" in err and "/400" in err  # the progress bar: days done of all
     _, alive = psutil.wait_procs(children, timeout=15)
     assert not alive, f"left running: {alive}"
 

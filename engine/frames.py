@@ -105,19 +105,18 @@ def _times(events: Iterable[ev.Event]) -> tuple[dict[str, Any], dict[str, Any]]:
         ts = event.ts
         if ts is None:
             continue
-        if isinstance(event, _ABOUT_ORIGINAL):
-            numbers: tuple[str, ...] = (event.orig_ord_no,)
-        elif isinstance(event, ev.OrderAmended):
-            numbers = (event.ord_no, event.orig_ord_no)
+        # An event about an existing order names it orig_ord_no (cancels, modifies); a modify's
+        # OrderAmended also starts the new order ord_no.
+        original: str = getattr(event, "orig_ord_no", "")
+        own: str = getattr(event, "ord_no", "")
+        if isinstance(event, ev.OrderAmended):
+            numbers: tuple[str, ...] = (own, original)
         else:
-            numbers = (event.ord_no,)
+            numbers = (original or own,)
         for no in numbers:
             first.setdefault(no, ts)
             last[no] = ts
     return first, last
-
-
-_ABOUT_ORIGINAL = (ev.CancelRequested, ev.CancelAccepted, ev.CancelConfirmed, ev.CancelRejected)
 
 
 def orders_frame(orders: Mapping[str, Order], events: Iterable[ev.Event] = ()) -> pd.DataFrame:

@@ -1107,6 +1107,19 @@ class OrderBook:
             request_id, ord_no, order._stk_cd, order._exchange, n, n == 0, decision
         )
 
+    # -- DataFrames (pandas, imported only when asked for) -----------------------------------
+    def to_frame(self) -> Any:
+        """Return a pandas DataFrame of the orders, one row per order (see engine.frames)."""
+        from engine.frames import orders_frame
+
+        return orders_frame(self._orders, self._events)
+
+    def events_frame(self) -> Any:
+        """Return a pandas DataFrame of :attr:`events`, one row per event (see engine.frames)."""
+        from engine.frames import events_frame
+
+        return events_frame(self._events)
+
 
 def _newer(a: str, b: str) -> bool:
     """Return True when order number ``a`` was given after ``b`` (numbers rise through the day)."""

@@ -175,3 +175,12 @@ def test_console_script_runs_simulate_offline() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ok"] is True
+
+
+def test_the_progress_bar_follows_the_simulated_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", *SMALL, "--progress", "always"]) == 0
+    err = capsys.readouterr().err
+    assert "simulated 100%" in err and "KST" in err
+    assert "09:" in err  # the simulated clock, from the morning on
+    assert main(["simulate", *SMALL, "--progress", "never"]) == 0
+    assert capsys.readouterr().err == ""

@@ -51,6 +51,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Credentials come from KIWOOM_APPKEY and KIWOOM_SECRETKEY.",
     )
     add_open_orders_arguments(open_orders)
+    from adapters.cli.report import add_arguments as add_report_arguments
+    from adapters.cli.sweep import add_arguments as add_sweep_arguments
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run simulated days over seeds x parameter sets on Dask (needs the [sweep] extra)",
+        description="Run independent simulated days over a grid of seeds and parameter sets "
+        "on a local Dask cluster (or an existing one with --scheduler) and aggregate them per "
+        "parameter set. Exit status 0 only when every day matched.",
+    )
+    add_sweep_arguments(sweep)
+    report = sub.add_parser(
+        "report",
+        help="draw a day's events (--events-out file or journal) as one HTML file",
+        description="Draw the day recorded in an events file (JSON lines of engine events, "
+        "as simulate --events-out writes) as one self-contained HTML file (needs [report]).",
+    )
+    add_report_arguments(report)
     sub.add_parser("demo", help="walk the kt10003 examples of the seed document through the engine")
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
@@ -72,6 +90,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run = run_cancel if args.command == "cancel" else run_open_orders
         return run(args, sys.stdout, sys.stderr)
+
+    if args.command == "sweep":
+        from adapters.cli.sweep import run_sweep_command
+
+        return run_sweep_command(args, sys.stdout, sys.stderr)
+
+    if args.command == "report":
+        from adapters.cli.report import run_report
+
+        return run_report(args, sys.stdout, sys.stderr)
 
     if args.command == "demo":
         from adapters.cli.demo import run_demo

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import io
 import json
 import time
 import unicodedata
@@ -17,7 +18,7 @@ from typing import IO, Any
 
 from adapters.sim.harness import Harness, Report
 from adapters.sim.latency import Delay, Latency
-from adapters.sim.session import DEFAULT_SYMBOLS, run_session
+from adapters.sim.session import DAY_MS, DEFAULT_SYMBOLS, run_session
 from engine import OrderState, Refusal
 from engine import events as ev
 from engine.sessions import KST, KoreaSessions
@@ -120,38 +121,65 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--progress",
         choices=("auto", "always", "never"),
         default="auto",
-        help="progress bar on stderr (auto: on a terminal, for 20,000 orders or more)",
+        help="progress bar on stderr driven by simulated time (auto: on a terminal, once a "
+        "run has taken 2 s)",
+    )
+    parser.add_argument(
+        "--orders-out",
+        metavar="FILE",
+        help="write the orders (one row each) to FILE.parquet or FILE.csv (needs pandas)",
+    )
+    parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="draw the day as one self-contained HTML file (needs the [report] extra)",
     )
 
 
 class _Progress:
-    """A one-line progress bar on a terminal: orders placed, events, rate."""
+    """A progress bar (tqdm) on stderr driven by simulated time: 09:00 to the session's end.
 
-    def __init__(self, out: IO[str], total: int) -> None:
-        self.out = out
-        self.total = total
-        self.started = time.perf_counter()
-        self.shown = -1
+    It shows the simulated clock, the orders placed and the events taken. ``delay`` seconds
+    pass before it appears, so a run that ends sooner prints nothing.
+    """
+
+    #: Steps between two updates (a step takes microseconds; the bar needs no more).
+    EVERY = 64
+
+    def __init__(self, out: IO[str], total_ms: int, orders: int, delay: float) -> None:
+        from tqdm import tqdm
+
+        self.orders = orders
+        self.total = max(1, total_ms // 1000)
+        self.calls = 0
+        self.bar = tqdm(
+            total=self.total,
+            unit="s",
+            desc="simulated",
+            file=out,
+            delay=delay,
+            dynamic_ncols=True,
+            bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}",
+        )
 
     def __call__(self, harness: Harness) -> None:
-        done = harness.placed
-        permille = done * 1000 // self.total
-        if permille == self.shown:
-            return
-        self.shown = permille
-        elapsed = time.perf_counter() - self.started
-        width = 30
-        filled = width * done // self.total
-        rate = harness.events / elapsed if elapsed > 0 else 0.0
-        self.out.write(
-            f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{self.total:,} orders "
-            f"{harness.events:,} events {rate:,.0f}/s {elapsed:,.1f}s"
-        )
-        self.out.flush()
+        self.calls += 1
+        if self.calls % self.EVERY == 0:
+            self._show(harness, min(self.total, harness.exchange.now_ms // 1000))
 
-    def close(self) -> None:
-        self.out.write("\n")
-        self.out.flush()
+    def _show(self, harness: Harness, done: int) -> None:
+        self.bar.set_postfix_str(
+            f"{harness.now.astimezone(KST):%H:%M:%S} KST, {harness.placed:,}/{self.orders:,} "
+            f"orders, {harness.events:,} events",
+            refresh=False,
+        )
+        self.bar.update(done - self.bar.n)
+
+    def close(self, harness: Harness | None) -> None:
+        """Show the end of the day (open orders expire at the close) and release the line."""
+        if harness is not None:
+            self._show(harness, self.total)
+        self.bar.close()
 
 
 @contextmanager
@@ -175,19 +203,29 @@ def run_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
     """Run ``simulate`` with parsed ``args``; return the exit status."""
     latency = Latency(args.latency_ms, args.latency_ms, args.latency_ms, args.reorder)
     sessions = KoreaSessions() if args.sessions else None
-    show = args.progress == "always" or (
-        args.progress == "auto" and args.orders >= 20_000 and err.isatty()
-    )
-    progress = _Progress(err, args.orders) if show else None
+    show = args.progress == "always" or (args.progress == "auto" and err.isatty())
+    try:
+        outputs = _outputs(args)
+    except (ValueError, ImportError) as exc:
+        print(f"order-engine simulate: {exc}" if isinstance(exc, ValueError) else exc, file=err)
+        return 2
     events_file: IO[str] | None = None
     journal: bool | Callable[[ev.Event], object] = False
+    kept: list[ev.Event] = []  # the events, when a report or the orders' times need them
+    recorder = outputs.recorder(args.symbols)
+    if outputs.keep_events:
+        journal = kept.append
     if args.events_out:
         try:
             events_file = open(args.events_out, "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             print(f"order-engine simulate: cannot write {args.events_out}: {exc}", file=err)
             return 2
-        journal = _writer(events_file)
+        journal = _writer(events_file, kept.append if outputs.keep_events else None)
+    harness: Harness | None = None
+    steps = max(1, DAY_MS // args.step_ms)
+    delay = 0.0 if args.progress == "always" else 2.0
+    progress = _Progress(err, steps * args.step_ms, args.orders, delay) if show else None
     started = time.perf_counter()
     try:
         with batch_gc():
@@ -200,6 +238,7 @@ def run_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 sessions=sessions,
                 journal=journal,
                 on_step=progress,
+                on_start=None if recorder is None else recorder.attach,
             )
         if events_file is not None:
             events_file.close()
@@ -210,7 +249,7 @@ def run_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if events_file is not None and not events_file.closed:
             events_file.close()
         if progress is not None:
-            progress.close()
+            progress.close(harness)
     elapsed = time.perf_counter() - started
     if args.json:
         data = {"config": _config(args), **report.to_dict()}  # no timings: same seed, same bytes
@@ -218,17 +257,97 @@ def run_simulate(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         out.write("\n")
     else:
         _summary(args, harness, report, elapsed, out)
+    status = outputs.write(args, harness, report, kept, recorder, elapsed, err)
+    if status:
+        return status
     return 0 if report.ok else 1
 
 
-def _writer(file: IO[str]) -> Callable[[ev.Event], object]:
+def _writer(
+    file: IO[str], also: Callable[[ev.Event], object] | None = None
+) -> Callable[[ev.Event], object]:
     dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     write = file.write
 
-    def write_event(event: ev.Event) -> None:
-        write(dumps(event.to_dict()) + "\n")
+    if also is None:
 
-    return write_event
+        def write_event(event: ev.Event) -> None:
+            write(dumps(event.to_dict()) + "\n")
+
+        return write_event
+
+    def write_and_keep(event: ev.Event) -> None:
+        write(dumps(event.to_dict()) + "\n")
+        also(event)
+
+    return write_and_keep
+
+
+class _Outputs:
+    """The files a run writes besides ``--events-out``: ``--orders-out`` and ``--report``."""
+
+    def __init__(self, orders_out: str | None, report: str | None) -> None:
+        self.orders_out = orders_out
+        self.report = report
+        self.keep_events = bool(orders_out or report)
+
+    def recorder(self, symbols: tuple[str, ...]) -> Any:
+        """Return a recorder of what the events do not hold (prices, refusals, races)."""
+        if not self.report:
+            return None
+        from adapters.report import Recorder
+
+        return Recorder(symbols)
+
+    def write(
+        self,
+        args: argparse.Namespace,
+        harness: Harness,
+        report: Report,
+        events: list[ev.Event],
+        recorder: Any,
+        elapsed: float,
+        err: IO[str],
+    ) -> int:
+        """Write the files asked for; return 2 (and say why) when one cannot be written."""
+        path = self.orders_out
+        try:
+            if path:
+                from adapters.frames_io import write_frame
+                from engine.frames import orders_frame
+
+                write_frame(orders_frame(harness.book.orders, events), path)
+            path = self.report
+            if path:
+                from adapters.report import write_report
+
+                text = io.StringIO()
+                _summary(args, harness, report, elapsed, text)
+                write_report(recorder.day(events, summary=text.getvalue()), path)
+        except ImportError as exc:
+            print(str(exc), file=err)
+            return 2
+        except OSError as exc:
+            print(f"order-engine simulate: cannot write {path}: {exc}", file=err)
+            return 2
+        return 0
+
+
+def _outputs(args: argparse.Namespace) -> _Outputs:
+    """Check the output options before the run (a bad name or a missing extra runs nothing)."""
+    if args.orders_out:
+        from adapters.frames_io import check_frame_path
+        from engine.frames import require_pandas
+
+        check_frame_path(args.orders_out)
+        require_pandas("--orders-out")
+    if args.report:
+        if not args.report.lower().endswith(".html"):
+            raise ValueError(f"{args.report}: the report is an .html file")
+        from adapters.report import require_plotly
+
+        require_plotly()
+    return _Outputs(args.orders_out, args.report)
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any]:

@@ -234,6 +234,8 @@ class Report:
     anomalies: dict[str, int]
     mismatches: list[Mismatch]
     invariant_violations: list[str]
+    #: The engine's book the report is about (for :meth:`to_frame`); not part of equality.
+    book: OrderBook | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -255,6 +257,24 @@ class Report:
             "mismatches": [attrs.asdict(m) for m in self.mismatches],
             "invariant_violations": self.invariant_violations,
         }
+
+    def to_frame(self) -> Any:
+        """Return a pandas DataFrame of the session's orders (``OrderBook.to_frame``).
+
+        One row per order indexed by ``ord_no``: quantities, categorical ``state`` and
+        ``side``, and (when the book kept its journal) ``accepted_at``/``updated_at`` in Korea
+        time. Needs pandas (the ``[report]`` or ``[sweep]`` extra).
+        """
+        return self._book().to_frame()
+
+    def events_frame(self) -> Any:
+        """Return a pandas DataFrame of the events the engine took (empty without a journal)."""
+        return self._book().events_frame()
+
+    def _book(self) -> OrderBook:
+        if self.book is None:
+            raise ValueError("this report was made without its book: it has no orders to frame")
+        return self.book
 
 
 class Harness:
@@ -561,4 +581,5 @@ class Harness:
             anomalies=dict(sorted(anomalies.items())),
             mismatches=audit.mismatches,
             invariant_violations=audit.violations,
+            book=book,
         )

@@ -202,6 +202,29 @@ def test_pacer_spaces_calls_per_api_id() -> None:
     assert t.now == before
 
 
+class LateTime(FakeTime):
+    """A sleep that wakes ``late`` seconds after it was asked to (a loaded machine)."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds + self.late)
+        self.late = 0.0  # only the first wake-up is late
+
+
+def test_a_late_wake_up_never_squeezes_the_next_call_closer_than_the_interval() -> None:
+    t = LateTime(late=0.05)
+    pacer = Pacer({"*": 5}, margin=0.0, clock=t.clock, sleep=t.sleep)
+    starts = []
+    for _ in range(4):
+        pacer.acquire("kt10003")
+        starts.append(t.now)
+    gaps = [round(b - a, 9) for a, b in itertools.pairwise(starts)]
+    assert gaps == [0.25, 0.2, 0.2]  # the late call pushes the next one, never less than 0.2
+
+
 def test_pacer_learns_a_lower_rate_and_backs_off() -> None:
     t = FakeTime()
     pacer = Pacer({"*": 5}, margin=0.0, clock=t.clock, sleep=t.sleep)

@@ -97,10 +97,17 @@ class Pacer:
         with self._lock:
             now = self._clock()
             slot = max(now, self._next.get(api_id, now))
-            self._next[api_id] = slot + self.interval(api_id)
+            interval = self.interval(api_id)
+            self._next[api_id] = slot + interval
         wait = slot - now
         if wait > 0:
             self._sleep(wait)
+            # A late wake-up sends late: the next call is spaced from when this one really
+            # goes out, so that no window of the server's ever sees one call too many.
+            with self._lock:
+                sent = self._clock()
+                if self._next.get(api_id, 0.0) < sent + interval:
+                    self._next[api_id] = sent + interval
         return wait
 
     def back_off(self, api_id: str, seconds: float) -> None:

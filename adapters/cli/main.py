@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Credentials come from KIWOOM_APPKEY and KIWOOM_SECRETKEY.",
     )
     add_open_orders_arguments(open_orders)
-    sub.add_parser("demo", help="walk the kt10003 examples of the seed document through the engine")
+    sub.add_parser("demo", help="walk the kt10003 examples of Kiwoom's guide through the engine")
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
     doc.add_argument("--check", action="store_true", help="exit 1 if OUTPUT is out of date")

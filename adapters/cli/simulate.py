@@ -13,11 +13,12 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import IO, Any
 
 from adapters.sim.harness import Harness, Report
 from adapters.sim.latency import Delay, Latency
-from adapters.sim.session import DEFAULT_SYMBOLS, run_session
+from adapters.sim.session import DAY_MS, DEFAULT_SYMBOLS, run_session
 from engine import OrderState, Refusal
 from engine import events as ev
 from engine.sessions import KST, KoreaSessions
@@ -34,6 +35,22 @@ _RACE_TEXT = {
     "LATE_FILL": "a fill arrived after a cancel took its shares (scenario 13)",
     "EARLY_EVENT": "an event arrived before its order's 접수 and was parked (scenario 17)",
 }
+
+#: The summary's groups of races, each under a heading that is true of every kind in it.
+_RACE_GROUPS = (
+    (
+        "fills beat a cancel (it took fewer shares than allowed, or none)",
+        (
+            "PARTIAL_CANCEL_SHRUNK",
+            "PARTIAL_CANCEL_TOO_LATE",
+            "CANCEL_ALL_AFTER_FILL",
+            "CANCEL_ALL_TOO_LATE",
+        ),
+    ),
+    ("a modify beat a cancel", ("MODIFY_TOOK_SHARES",)),
+    ("fills and cancels in flight together", ("FILL_DURING_CANCEL",)),
+    ("facts delivered out of order", ("LATE_FILL", "EARLY_EVENT")),
+)
 
 
 def _symbols(text: str) -> tuple[str, ...]:
@@ -250,21 +267,38 @@ def _summary(
         out.write(text + "\n")
 
     exchange = harness.exchange
-    opened = exchange.start.astimezone(KST).strftime("%Y-%m-%d %H:%M:%S")
-    closed = exchange.now.astimezone(KST).strftime("%H:%M:%S.%f")[:-3]
+    day = exchange.start.astimezone(KST)
+    planned = exchange.start + timedelta(milliseconds=max(1, DAY_MS // args.step_ms) * args.step_ms)
+    ended = exchange.now.astimezone(KST)
+    why = (
+        "when the strategy had nothing left to do"
+        if harness.steps * args.step_ms < DAY_MS
+        else "when the market data ran out"
+    )
     line(
         f"order-engine simulate: seed {args.seed}, {args.orders:,} orders on "
         f"{', '.join(args.symbols)}; latency {args.latency_ms} per channel"
         f"{' (reordered)' if args.reorder else ''}; a bar every {args.step_ms} ms"
     )
-    line(f"session {opened} to {closed} KST, {harness.steps:,} steps, {elapsed:.2f} s")
+    line(
+        f"day {day:%Y-%m-%d}, market data {day:%H:%M:%S}-{planned.astimezone(KST):%H:%M:%S} KST; "
+        f"ended {ended:%H:%M:%S}.{ended.microsecond // 1000:03d} KST, {why}"
+    )
+    line(f"(open orders expired at the end); {harness.steps:,} steps in {elapsed:.2f} s")
     line()
     placements = report.placements
     rejected = placements["rejected"]
+    successors = sum(1 for order in harness.book.orders.values() if order.origin)
+    placed = report.orders - successors
+    modifies = placements["modifies"]
     line(
-        f"Orders: {report.orders:,} in the book ({placements['sent']:,} placed, "
-        f"{placements['modifies']:,} modifies sent; refused by the order server: "
-        f"{_counts(rejected) if rejected else 'none'})"
+        f"Orders: {report.orders:,} in the book = {placed:,} placed + {successors:,} "
+        f"new orders from modifies"
+    )
+    line(
+        f"  placements sent {placements['sent']:,}, refused by the order server "
+        f"{_counts(rejected) if rejected else 'none'}; modifies sent {modifies:,}, "
+        f"rejected {modifies - successors:,}"
     )
     for state in OrderState:
         count = report.states.get(state.name, 0)
@@ -289,9 +323,16 @@ def _summary(
     )
     line()
     if report.races:
-        line("Races observed (fills beating cancels):")
-        for kind, count in report.races.items():
-            line(f"  {kind:<24}{count:>8,}  {_RACE_TEXT.get(kind, '')}")
+        line("Races observed (scenario numbers: docs/policies.md):")
+        races = dict(report.races)
+        groups = [(title, [k for k in kinds if k in races]) for title, kinds in _RACE_GROUPS]
+        grouped = {k for _, kinds in groups for k in kinds}
+        groups.append(("other", [k for k in races if k not in grouped]))
+        for title, kinds in groups:
+            if kinds:
+                line(f"  {title}:")
+            for kind in kinds:
+                line(f"    {kind:<24}{races[kind]:>8,}  {_RACE_TEXT.get(kind, '')}")
     else:
         why = " (no latency: a cancel beats every later fill)" if _zero(args) else ""
         line(f"Races observed: none{why}")
@@ -312,6 +353,10 @@ def _summary(
             line(f"  {mismatch}")
         for violation in report.invariant_violations[:20]:
             line(f"  {violation}")
+    line()
+    line("next: order-engine simulate --report day.html   the day as a report")
+    line("      order-engine sweep                        many seeds and latencies at once")
+    line("      docs/index.md                             the documentation")
 
 
 def _pad(text: str, width: int) -> str:

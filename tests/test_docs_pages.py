@@ -8,6 +8,7 @@ own process, on loopback. Every command of ``order-engine`` is documented in doc
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shlex
@@ -30,7 +31,8 @@ def blocks(path: Path, lang: str) -> list[str]:
     return re.findall(rf"```{lang}\n(.*?)```", path.read_text(encoding="utf-8"), flags=re.S)
 
 
-def commands() -> set[str]:
+@functools.cache
+def commands() -> frozenset[str]:
     """The sub-commands ``order-engine --help`` lists."""
     done = subprocess.run(
         [sys.executable, "-m", "adapters.cli.main", "--help"],
@@ -41,7 +43,7 @@ def commands() -> set[str]:
     )
     match = re.search(r"\{([a-z,-]+)\}", done.stdout)
     assert match is not None, done.stdout
-    return set(match[1].split(","))
+    return frozenset(match[1].split(","))
 
 
 def test_the_engine_page_runs_as_written(

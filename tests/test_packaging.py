@@ -58,3 +58,19 @@ def test_the_changelog_has_an_unreleased_section_and_this_version() -> None:
     headings = re.findall(r"^## \[([^\]]+)\]", text, re.MULTILINE)
     assert headings[0] == "Unreleased"
     assert engine.__version__ in headings
+
+
+def test_the_test_kit_names_its_extra_when_hypothesis_is_missing() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "import engine\n"
+        "try:\n    from engine.testing import strategies\n"
+        "except ImportError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "pip install 'kiwoom-order-engine[testing]'" in done.stdout, done.stdout + done.stderr

@@ -116,6 +116,8 @@ def test_verbose_turns_on_the_librarys_logging_without_secrets(server: SimServer
         assert secret not in loud.stderr
     info = run("--log-level", "warning", "open-orders", "--base-url", server.base_url)
     assert info.returncode == 0 and "DEBUG" not in info.stderr
+    after = run("open-orders", "-vv", "--base-url", server.base_url)  # after the command too
+    assert after.returncode == 0 and "DEBUG adapters.kiwoom" in after.stderr
 
 
 # -- cancel: checked before any network call; a refused connection in one line -------------------

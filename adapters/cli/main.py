@@ -36,9 +36,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def _add_logging_options(parser: argparse.ArgumentParser, default: object = None) -> None:
+    """Add ``-v/--verbose`` and ``--log-level`` (skipped where a command has its own ``-v``).
+
+    On the sub-commands the default is ``SUPPRESS``, so that an option given before the
+    command name is not reset by the sub-command's own default.
+    """
+    taken = parser._option_string_actions
+    if "-v" not in taken and "--verbose" not in taken:
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=0 if default is None else default,
+            help="log what the library does on stderr (-v: INFO, -vv: DEBUG)",
+        )
+    if "--log-level" not in taken:
+        parser.add_argument(
+            "--log-level",
+            type=str.upper,
+            choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+            default=default,
+            help="log the library's records at this level and above on stderr",
+        )
+
+
 def _configure_logging(args: argparse.Namespace) -> None:
     """Send the library's log records to stderr at the level ``-v`` or ``--log-level`` asks."""
-    level = args.log_level or _VERBOSITY.get(min(args.verbose, 2))
+    level = getattr(args, "log_level", None) or _VERBOSITY.get(min(getattr(args, "verbose", 0), 2))
     if level is not None:
         logging.basicConfig(
             level=level,
@@ -53,20 +78,7 @@ def _main(argv: Sequence[str] | None) -> int:
         description="Order state-machine engine for Korean equities (Kiwoom REST).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v",
-        "--verbose",
-        action="count",
-        default=0,
-        help="log what the library does on stderr (-v: INFO, -vv: DEBUG); before the command",
-    )
-    parser.add_argument(
-        "--log-level",
-        type=str.upper,
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        default=None,
-        help="log the library's records at this level and above on stderr",
-    )
+    _add_logging_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     from adapters.cli.simulate import add_arguments
 
@@ -119,6 +131,8 @@ def _main(argv: Sequence[str] | None) -> int:
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
     doc.add_argument("--check", action="store_true", help="exit 1 if OUTPUT is out of date")
+    for command in sub.choices.values():  # -v and --log-level after the command name too
+        _add_logging_options(command, default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.command == "lifecycle-doc" and args.check and args.output is None:
         doc.error("--check needs the file to compare, e.g. docs/lifecycle.md")

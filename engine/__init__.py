@@ -9,13 +9,14 @@ __version__ = "0.1.0"
 
 from engine import events
 from engine.book import AnomalyKind, OrderBook, SessionCalendar
-from engine.decision import CancelDecision, CancelRequest, parse_cancel_qty
+from engine.decision import CancelDecision, CancelRequest, ModifyRequest, parse_cancel_qty
 from engine.errors import (
     CancelRefused,
     EngineError,
     EventDecodeError,
     InvalidEvent,
     InvalidTime,
+    ModifyRefused,
     ParkingFull,
     UnknownOrder,
 )
@@ -32,6 +33,8 @@ __all__ = [
     "EventDecodeError",
     "InvalidEvent",
     "InvalidTime",
+    "ModifyRefused",
+    "ModifyRequest",
     "Order",
     "OrderBook",
     "OrderState",

@@ -29,3 +29,11 @@ LONG_FIRST = ("test_stateful.py",)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Move the long tests to the front (a stable sort: the rest keep their order)."""
     items.sort(key=lambda item: item.path.name not in LONG_FIRST)
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the journals the CLI makes by default out of the user's real state directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -123,7 +123,7 @@ def _main(argv: Sequence[str] | None) -> int:
         help="send a new buy or sell order through Kiwoom (kt10000/kt10001)",
         description="Send one new order and print its order number. Credentials come from "
         "KIWOOM_APPKEY and KIWOOM_SECRETKEY. Exit status: 0 accepted, 1 not sent (no "
-        "connection, refused keys), 2 bad options, 4 rejected by Kiwoom, 5 outcome unknown "
+        "connection, no token), 2 bad options, 4 rejected by Kiwoom, 5 outcome unknown "
         "(check open-orders before placing again).",
     )
     add_place_arguments(place)

@@ -1,8 +1,11 @@
 """``order-engine place``: send one new order to Kiwoom (kt10000 buy, kt10001 sell).
 
-The options are checked before anything is sent; the answer's 7-digit order number is printed,
-and ``order-engine open-orders`` lists the order and ``order-engine cancel --ord-no`` cancels
-it. Credentials come from ``KIWOOM_APPKEY`` and ``KIWOOM_SECRETKEY`` only, as for ``cancel``.
+The options are checked before anything is sent. The order goes through
+:class:`adapters.kiwoom.KiwoomBroker` over the account's journal (the same one ``cancel`` and
+``open-orders`` keep, ``--journal PATH`` / ``--no-journal``), so an accepted order is in the
+account's book with its 7-digit number: ``order-engine open-orders`` lists it and
+``order-engine cancel --ord-no`` cancels it. Credentials come from ``KIWOOM_APPKEY`` and
+``KIWOOM_SECRETKEY`` only, as for ``cancel``.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 import argparse
 from typing import Final, TextIO
 
-from adapters.cli.kiwoom_cli import EXIT, _connect, add_connection_arguments, failure, stock_code
-from adapters.kiwoom.errors import KiwoomError, Outcome
+from adapters.broker import TicketStatus
+from adapters.cli.kiwoom_cli import EXIT, _broker, _connect, add_connection_arguments, stock_code
+from adapters.kiwoom.errors import KiwoomError
 from engine import Side
 
 __all__ = ["MARKET", "add_place_arguments", "run_place"]
@@ -19,6 +23,9 @@ __all__ = ["MARKET", "add_place_arguments", "run_place"]
 #: Kiwoom's ``trde_tp`` of a limit order (보통) and of a market order (시장가).
 LIMIT: Final = "0"
 MARKET: Final = "3"
+
+#: Failures a rejected ticket names by the error's class: the request never reached Kiwoom.
+NOT_SENT: Final = frozenset({"ConnectFailed", "TokenUnavailable"})
 
 #: The most shares one order may ask for here (Kiwoom's field is 12 digits; this is a sanity cap).
 MAX_QTY: Final = 10_000_000
@@ -58,9 +65,9 @@ def add_place_arguments(parser: argparse.ArgumentParser) -> None:
 def run_place(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``order-engine place``; return its exit status (the values of :data:`EXIT`).
 
-    0 the order was accepted (its number is printed), 1 it could not be sent (no connection, a
-    refused key, still throttled), 2 bad options, 4 Kiwoom rejected it, 5 the outcome is unknown
-    (look with ``open-orders`` before placing it again).
+    0 the order was accepted (its number is printed), 1 it could not be sent (no connection, no
+    token), 2 bad options, 4 Kiwoom rejected it (an RC code, a refused key, a throttle), 5 the
+    outcome is unknown (look with ``open-orders`` before placing it again).
     """
     client = _connect(args, err)
     if client is None:
@@ -71,8 +78,11 @@ def run_place(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "at market" if args.market else f"at {price:,}"
     )
     with client:
+        broker = _broker(args, client, err)
+        if broker is None:
+            return EXIT["failed"]
         try:
-            answer = client.place(
+            ticket = broker.place(
                 stk_cd=args.stk_cd,
                 side=side,
                 qty=args.qty,
@@ -80,21 +90,30 @@ def run_place(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 trde_tp=MARKET if args.market else LIMIT,
                 exchange=args.exchange,
             )
-        except KiwoomError as exc:
-            if exc.outcome is Outcome.NOT_PROCESSED:
-                print(f"error: {failure(exc, client.base_url)}; nothing was sent", file=err)
-                return EXIT["failed"]
-            if exc.outcome is Outcome.DEFINITIVE:
-                print(f"rejected: {what}: {exc.code} {exc.message}".rstrip(), file=out)
-                return EXIT["rejected"]
-            print(
-                f"outcome:  UNKNOWN for {what} ({exc.code or type(exc).__name__}: "
-                f"{exc.message}); do NOT place it again before `order-engine open-orders` "
-                "shows whether it is there",
-                file=out,
+        except KiwoomError as exc:  # refused before sending (the book's trading day is over)
+            print(f"error: {exc.message}; nothing was sent", file=err)
+            return EXIT["usage"]
+        finally:
+            broker.close()
+    if ticket.status is TicketStatus.ACCEPTED:
+        print(f"placed:   order {ticket.ord_no}: {what} on {args.exchange}", file=out)
+        if ticket.message:
+            print(f"          {ticket.message}", file=out)
+        return EXIT["accepted"]
+    if ticket.status is TicketStatus.REJECTED:
+        if ticket.code in NOT_SENT:
+            reason = (
+                f"cannot connect to {client.base_url}"
+                if ticket.code == "ConnectFailed"
+                else (f"{ticket.code}: {ticket.message}")
             )
-            return EXIT["unknown"]
-    print(f"placed:   order {answer.ord_no}: {what} on {args.exchange}", file=out)
-    if answer.message:
-        print(f"          {answer.message}", file=out)
-    return EXIT["accepted"]
+            print(f"error: {reason}; nothing was sent", file=err)
+            return EXIT["failed"]
+        print(f"rejected: {what}: {ticket.code} {ticket.message}".rstrip(), file=out)
+        return EXIT["rejected"]
+    print(
+        f"outcome:  UNKNOWN for {what} ({ticket.code}: {ticket.message}); do NOT place it "
+        "again before `order-engine open-orders` shows whether it is there",
+        file=out,
+    )
+    return EXIT["unknown"]

@@ -306,14 +306,19 @@ def _summary(
     successors = sum(1 for order in harness.book.orders.values() if order.origin)
     placed = report.orders - successors
     modifies = placements["modifies"]
+    modifies_rejected = placements.get("modifies_rejected", {})
+    modifies_refused = placements.get("modifies_refused", {})
     line(
         f"Orders: {report.orders:,} in the book = {placed:,} placed + {successors:,} "
         f"new orders from modifies"
     )
     line(
         f"  placements sent {placements['sent']:,}, refused by the order server "
-        f"{_counts(rejected) if rejected else 'none'}; modifies sent {modifies:,}, "
-        f"rejected {modifies - successors:,}"
+        f"{_counts(rejected) if rejected else 'none'}"
+    )
+    line(
+        f"  modifies sent {modifies:,}, rejected {_counts(modifies_rejected) or 'none'}, "
+        f"refused by the engine (never sent) {_counts(modifies_refused) or 'none'}"
     )
     for state in OrderState:
         count = report.states.get(state.name, 0)

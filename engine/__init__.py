@@ -3,6 +3,10 @@
 Pure and deterministic: no I/O, no clock, no global randomness.
 """
 
+#: The version of the ``kiwoom-order-engine`` distribution (the one place it is written down:
+#: ``pyproject.toml`` reads it from here).
+__version__ = "0.1.0"
+
 from engine import events
 from engine.book import AnomalyKind, OrderBook, SessionCalendar
 from engine.decision import CancelDecision, CancelRequest, ModifyRequest, parse_cancel_qty

@@ -27,7 +27,7 @@ PENDING, CONFIRMED_CANCEL, REJECTED_CANCEL = range(3)
 
 
 def derive_state(current: int, confirmed: bool, q: int, f: int, c: int, m: int, leaves: int) -> int:
-    """Return the state index that the quantities and facts imply (lifecycle spec, section 1)."""
+    """Return the state index that the quantities and facts imply (docs/policies.md)."""
     if current == REJECTED_I:
         return REJECTED_I
     if leaves > 0:

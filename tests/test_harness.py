@@ -53,7 +53,7 @@ def test_races_happen_with_latency_and_never_without() -> None:
         assert slow.races, seed
         assert instant.races == {}, (seed, instant.races)
         seen |= set(slow.races)
-    # fills beat cancels in every way the lifecycle spec describes (scenarios 9, 10 and 11)
+    # fills beat cancels in every way docs/policies.md describes (scenarios 9, 10 and 11)
     assert {
         Race.FILL_DURING_CANCEL,
         Race.PARTIAL_CANCEL_SHRUNK,

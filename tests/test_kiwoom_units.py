@@ -33,7 +33,7 @@ from adapters.kiwoom.transport import (
 from engine import Side
 
 
-# -- section 7: what each answer means -----------------------------------------------------------
+# -- docs/kiwoom.md, "Answer codes": what each answer means ----------------------------------------
 @pytest.mark.parametrize(
     ("return_code", "message", "status", "cls", "code", "outcome"),
     [
@@ -84,7 +84,7 @@ from engine import Side
         (1, "[1999:예기치 못한 에러가 발생했습니다]", 200, ServerFault, "1999", Outcome.UNKNOWN),
         (3, "[8001:App Key 검증에 실패했습니다]", 200, AuthError, "8001", Outcome.NOT_PROCESSED),
         (7, "무언가 새로운 오류", 200, ServerFault, "", Outcome.UNKNOWN),
-        # a code given as the top-level return_code itself (section 7: "8005 top level")
+        # a code given as the top-level return_code itself (docs/kiwoom.md, "Answer codes")
         (8005, "Token이 유효하지 않습니다", 200, TokenInvalid, "8005", Outcome.NOT_PROCESSED),
         (
             1700,

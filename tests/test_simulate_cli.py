@@ -27,7 +27,7 @@ def test_the_default_run_summarises_a_matching_session(capsys: pytest.CaptureFix
         "취소     CANCELLED",
         "Shares:",
         "refused by the engine (never sent)",
-        "Races observed (fills beating cancels):",
+        "Races observed",
         "FILL_DURING_CANCEL",
         "Engine view == exchange truth: MATCHED",
     ):

@@ -23,7 +23,7 @@ from adapters.broker import CancelStatus
 from adapters.journal import JournalError, account_key, default_journal_path
 from adapters.kiwoom.broker import KiwoomBroker
 from adapters.kiwoom.client import KiwoomClient, plain_code
-from adapters.kiwoom.errors import KiwoomError
+from adapters.kiwoom.errors import ConnectFailed, KiwoomError
 from adapters.kiwoom.transport import MOCK_URL, REAL_URL
 from engine import Order
 
@@ -32,8 +32,11 @@ __all__ = [
     "add_cancel_arguments",
     "add_connection_arguments",
     "add_open_orders_arguments",
+    "failure",
+    "order_number",
     "run_cancel",
     "run_open_orders",
+    "stock_code",
 ]
 
 #: Exit statuses of ``cancel`` (and ``open-orders``), by what happened.
@@ -45,6 +48,32 @@ EXIT: Final = {
     "rejected": 4,  # Kiwoom refused it (RC4033, ...): definitive
     "unknown": 5,  # the outcome is unknown: do NOT send again; check open-orders
 }
+
+
+def order_number(text: str) -> str:
+    """Read an order number option: exactly 7 digits, as Kiwoom numbers orders (``0000140``)."""
+    if len(text) != 7 or not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"an order number is 7 digits such as 0000140, not {text!r}"
+        )
+    return text
+
+
+def stock_code(text: str) -> str:
+    """Read a stock code option: 6 letters or digits, such as ``005930`` (an ``A`` prefix is ok)."""
+    code = text[1:] if len(text) == 7 and text[0] == "A" else text
+    if len(code) != 6 or not (code.isascii() and code.isalnum()):
+        raise argparse.ArgumentTypeError(
+            f"a stock code is 6 characters such as 005930, not {text!r}"
+        )
+    return code.upper()
+
+
+def failure(exc: KiwoomError, base_url: str) -> str:
+    """Say in one line why a request failed: "cannot connect to URL" when nothing answered."""
+    if isinstance(exc, ConnectFailed) or isinstance(exc.__cause__, ConnectFailed):
+        return f"cannot connect to {base_url}"
+    return str(exc)
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,8 +106,12 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``order-engine cancel``."""
-    parser.add_argument("--ord-no", required=True, help="the order to cancel (7 digits)")
-    parser.add_argument("--stk-cd", required=True, help="its stock code, e.g. 005930")
+    parser.add_argument(
+        "--ord-no", required=True, type=order_number, help="the order to cancel (7 digits)"
+    )
+    parser.add_argument(
+        "--stk-cd", required=True, type=stock_code, help="its stock code, e.g. 005930"
+    )
     parser.add_argument("--qty", default="0", help='shares to cancel; "0" (default) = all open')
     parser.add_argument("--exchange", default=None, help="KRX, NXT or SOR (default: the order's)")
     add_connection_arguments(parser)
@@ -86,7 +119,7 @@ def add_cancel_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_open_orders_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of ``order-engine open-orders``."""
-    parser.add_argument("--stk-cd", default=None, help="only this stock code")
+    parser.add_argument("--stk-cd", default=None, type=stock_code, help="only this stock code")
     add_connection_arguments(parser)
 
 
@@ -147,7 +180,11 @@ def _cancel(args: argparse.Namespace, broker: KiwoomBroker, out: TextIO, err: Te
     try:
         broker.reconcile(book)
     except KiwoomError as exc:
-        print(f"error: cannot read the account, nothing was sent: {exc}", file=err)
+        print(
+            "error: cannot read the account, nothing was sent: "
+            f"{failure(exc, broker.client.base_url)}",
+            file=err,
+        )
         return EXIT["failed"]
     order = book.orders.get(args.ord_no)
     if order is not None:
@@ -225,7 +262,7 @@ def run_open_orders(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             else:
                 rows = client.open_orders(stk_cd=args.stk_cd)
         except KiwoomError as exc:
-            print(f"error: cannot read open orders: {exc}", file=err)
+            print(f"error: cannot read open orders: {failure(exc, client.base_url)}", file=err)
             return EXIT["failed"]
         finally:
             if broker is not None:

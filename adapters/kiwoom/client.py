@@ -513,7 +513,7 @@ class KiwoomClient:
         except InputError:
             ord_no = NO_ORDER
         if ord_no == NO_ORDER:
-            # return_code 0 without an order number is not a success (reference section 3)
+            # return_code 0 without an order number is not a success (docs/kiwoom.md, "Order TRs")
             raise KiwoomError(
                 f"{answer.api_id} answered return_code 0 without a readable order number",
                 api_id=answer.api_id,

@@ -1,6 +1,6 @@
 """Per-api-id pacing: space the calls of each TR so that the server never has to throttle them.
 
-Kiwoom counts its limit per api-id (``reference/kiwoom-rest.md`` section 8): quoted terms say 5
+Kiwoom counts its limit per api-id (``docs/kiwoom.md``, "Rate limits"): quoted terms say 5
 calls/s, measurements on mock saw 1/s. A :class:`Pacer` spaces the calls of each api-id by
 ``1 / rate`` seconds (plus a small safety margin), learns a lower rate from the ``유량=N`` of a
 1700 answer, and backs off every caller of that api-id after a throttled call. The clock and the

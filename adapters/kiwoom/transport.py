@@ -116,7 +116,7 @@ def embedded_code(message: str) -> str:
 def classify(
     api_id: str, return_code: object, message: str, http_status: int | None
 ) -> KiwoomError:
-    """Return the error for an answer with ``return_code != 0`` (``reference`` section 7).
+    """Return the error for an answer with ``return_code != 0`` (docs/kiwoom.md, "Answer codes").
 
     The specific code is the one embedded in ``return_msg``; a top-level ``return_code`` that is
     itself such a code (``8005``, ``1700``) counts when the message embeds none. Under HTTP 5xx

@@ -42,7 +42,7 @@ _TAKEN = frozenset({"RC4033", "RC4042"})
 
 
 class Race:
-    """The kinds of race the harness counts (``reference/order-lifecycle.md`` section 4)."""
+    """The kinds of race the harness counts (the numbered scenarios of ``docs/policies.md``)."""
 
     #: A fill reached the engine while a cancel of that order was pending.
     FILL_DURING_CANCEL = "FILL_DURING_CANCEL"

@@ -1,7 +1,9 @@
 """``order-engine sim-server``: serve the Kiwoom-compatible simulator until interrupted.
 
-The first line on standard output is the base URL (``http://127.0.0.1:PORT``), flushed at once,
-so that a script or a test can start the server with ``--port 0`` and read where it listens.
+The first line on standard output is the REST base URL (``http://127.0.0.1:PORT``), the second
+the WebSocket base URL of the real-time feed (``ws://127.0.0.1:PORT``; the path is
+``/api/dostk/websocket``, as Kiwoom's), flushed at once, so that a script or a test can start the
+server with ``--port 0`` and read where it listens.
 Ctrl-C or SIGTERM stops it cleanly (exit status 0). The server listens on loopback only unless
 ``--public`` is given: it hands out tokens to anyone who asks.
 """
@@ -32,6 +34,16 @@ def _whole(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected positive seconds, not {text!r}")
+    return value
 
 
 def _rate(text: str) -> int | None:
@@ -78,6 +90,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="delay between the order server's answer and the venue acting on it (default 0)",
     )
     parser.add_argument(
+        "--ws-port", type=_whole(0), default=0, help="WebSocket port (default 0: any free port)"
+    )
+    parser.add_argument(
+        "--ws-ping",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between the feed's PING messages; a session that does not echo one by "
+        "the next is closed (default 10)",
+    )
+    parser.add_argument(
         "--no-market",
         action="store_true",
         help="no random-walk market: nothing fills on its own",
@@ -104,6 +127,8 @@ def run_sim_server(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -
         step_ms=args.step_ms,
         venue_ms=args.venue_ms,
         market=not args.no_market,
+        ws_port=args.ws_port,
+        ws_ping_interval=args.ws_ping,
     )
     try:
         server.start()
@@ -122,7 +147,7 @@ def run_sim_server(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -
 
         previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        stdout.write(server.base_url + "\n")
+        stdout.write(server.base_url + "\n" + server.ws_url + "\n")
         stdout.flush()
         rate = "unlimited" if args.rate is None else f"{args.rate}/s per api-id"
         print(

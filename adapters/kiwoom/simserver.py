@@ -44,6 +44,8 @@ from typing import Any, Final
 import attrs
 
 from adapters.broker import Ticket, TicketStatus
+from adapters.kiwoom.ws_frames import FrameWriter, real_frame
+from adapters.kiwoom.ws_server import WS_PATH, FeedServer, WsFault
 from adapters.sim.exchange import ORDER_TYPES, RC_UNKNOWN_ORDER, SimError, SimExchange, TruthOrder
 from adapters.sim.latency import Delay, Latency
 from adapters.sim.market import Bar, random_walk
@@ -344,6 +346,9 @@ class _Day:
         self.last_exec: dict[str, str] = {}
         self.reference: dict[str, int] = {}  # each symbol's first price of the day
         self.cancels: dict[str, _CancelRow] = {}
+        #: Set by the server when it speaks the WebSocket feed: frames of every change go out.
+        self.writer: FrameWriter | None = None
+        self.publish: Callable[[list[dict[str, Any]]], None] | None = None
         exchange.sink = self.on_event
 
     def quote(self, stk_cd: str) -> str:
@@ -355,7 +360,15 @@ class _Day:
         return ("+" if last > ref else "-" if last < ref else "") + str(last)
 
     def on_event(self, event: ev.Event) -> None:
-        """Record what the exchange delivers (times, last fill prices, cancel rows)."""
+        """Record what the exchange delivers (times, fills, cancel rows); publish its frames."""
+        self._record(event)
+        writer, publish = self.writer, self.publish
+        if writer is not None and publish is not None:
+            entries = writer.frames(event)
+            if entries:
+                publish([real_frame([entry]) for entry in entries])
+
+    def _record(self, event: ev.Event) -> None:
         if isinstance(event, ev.OrderAccepted | ev.OrderAmended):
             self.times.setdefault(event.ord_no, _hhmmss(event.ts))
             if isinstance(event, ev.OrderAmended):
@@ -479,6 +492,9 @@ class SimServer:
         account: str = "1234567890",
         log_limit: int = DEFAULT_LOG_LIMIT,
         token_limit: int = DEFAULT_TOKEN_LIMIT,
+        ws: bool = True,
+        ws_port: int = 0,
+        ws_ping_interval: float = 10.0,
     ) -> None:
         if type(seed) is not int:
             raise ValueError(f"seed must be an int, not {seed!r}")
@@ -518,10 +534,22 @@ class SimServer:
         self.lock = threading.RLock()
         self.account = account
         self.token_limit = token_limit
+        self.ws = ws
+        self._ws_server: FeedServer | None = (
+            FeedServer(
+                check_token=self.token_appkey,
+                host=host,
+                port=ws_port,
+                ping_interval=ws_ping_interval,
+            )
+            if ws
+            else None
+        )
+        self._ticker: threading.Thread | None = None
         self.calls: Counter[str] = Counter()
         self.log: deque[ServerCall] = deque(maxlen=log_limit)
         self.throttled = 0
-        self._tokens: dict[str, datetime] = {}
+        self._tokens: dict[str, tuple[datetime, str]] = {}  # token -> (expiry, app key)
         self._rates: dict[str, int | None] = {}
         self._windows: dict[str, deque[float]] = {}
         self._faults: list[list[Any]] = []  # [Fault, times left]
@@ -556,8 +584,31 @@ class SimServer:
             name=f"SimServer:{self.port}",
         )
         self._thread.start()
+        if self._ws_server is not None:
+            try:
+                self._ws_server.start()
+            except BaseException:
+                self.stop()
+                raise
+            if self.market:
+                self._ticker = threading.Thread(
+                    target=self._tick, daemon=True, name=f"SimServer:{self.port}:ticker"
+                )
+                self._ticker.start()
         logger.debug("serving on %s", self.base_url)
         return self
+
+    def _tick(self) -> None:
+        """While WebSocket sessions listen, move the market along the wall clock by itself.
+
+        Without them the market moves lazily, at the start of each request.
+        """
+        feed = self._ws_server
+        assert feed is not None
+        while not self._stopped.wait(self.step_ms / 1000):
+            if feed.sessions:
+                with self.lock:
+                    self._sync()
 
     def stop(self) -> None:
         """Stop serving and drop every open connection (idempotent)."""
@@ -575,6 +626,10 @@ class SimServer:
                 conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._ws_server is not None:
+            self._ws_server.stop()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
         logger.debug("stopped")
 
     def run_forever(self) -> None:
@@ -621,6 +676,37 @@ class SimServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        """Return the WebSocket base URL ``ws://HOST:PORT`` (the path is ``/api/dostk/websocket``).
+
+        Raise RuntimeError when the server was made with ``ws=False`` or is not started.
+        """
+        if self._ws_server is None:
+            raise RuntimeError("this SimServer has no WebSocket feed (ws=False)")
+        return self._ws_server.url
+
+    @property
+    def ws_endpoint(self) -> str:
+        """Return the full WebSocket URL, ``ws://HOST:PORT/api/dostk/websocket``."""
+        return self.ws_url + WS_PATH
+
+    @property
+    def feed(self) -> FeedServer:
+        """Return the WebSocket side (its counters: ``published``, ``sent``, ``logins``)."""
+        if self._ws_server is None:
+            raise RuntimeError("this SimServer has no WebSocket feed (ws=False)")
+        return self._ws_server
+
+    def inject_ws(self, fault: WsFault) -> None:
+        """Script a WebSocket fault (see :class:`~adapters.kiwoom.ws_server.WsFault`).
+
+        A frame sent *before* the REST answer of its order is a REST fault:
+        ``inject(Fault(FaultKind.DELAY, "kt10000", delay=0.3))`` holds the answer back while the
+        frames go out; a frame *after* the answer is ``WsFault(WsFaultKind.DELAY, ...)``.
+        """
+        self.feed.inject(fault)
+
     # -- inspection and control --------------------------------------------------------------
     @property
     def exchange(self) -> SimExchange:
@@ -654,23 +740,32 @@ class SimServer:
         with self.lock:
             self._tokens.clear()
 
-    def issue_token(self) -> str:
-        """Return a fresh valid token without a request (a test shortcut)."""
+    def issue_token(self, appkey: str = "direct") -> str:
+        """Return a fresh valid token of ``appkey`` without a request (a test shortcut)."""
         with self.lock:
-            return self._new_token()[0]
+            return self._new_token(appkey)[0]
 
-    def _new_token(self) -> tuple[str, datetime]:
+    def _new_token(self, appkey: str) -> tuple[str, datetime]:
         """Issue a token (under the lock), keeping at most ``token_limit`` valid ones."""
         now = self._now()
         tokens = self._tokens
         if len(tokens) >= self.token_limit:
-            for old in [t for t, expires in tokens.items() if now >= expires]:
+            for old in [t for t, (expires, _key) in tokens.items() if now >= expires]:
                 del tokens[old]
             while len(tokens) >= self.token_limit:
                 del tokens[next(iter(tokens))]  # the oldest: dicts keep insertion order
         token = secrets.token_urlsafe(32)
-        expires = tokens[token] = now + self.token_ttl
+        expires = now + self.token_ttl
+        tokens[token] = (expires, appkey)
         return token, expires
+
+    def token_appkey(self, token: str) -> str | None:
+        """Return the app key ``token`` was issued to while it is valid, else None (thread-safe).
+
+        The WebSocket side checks LOGIN tokens with it.
+        """
+        with self.lock:
+            return self._tokens[token][1] if self._valid(token) else None
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being handled (delayed answers written); False on timeout."""
@@ -704,8 +799,22 @@ class SimServer:
             sessions=self.sessions,
         )
         day = _Day(exchange, origin, end)
+        if self.ws:
+            day.writer = FrameWriter(
+                lambda: exchange.orders,
+                account=self.account,
+                quote=day.quote,
+                names=_stock_name,
+                trade_type=lambda order: _TRDE_NAMES[self._trde(order)],
+            )
+            day.publish = self._publish
         self._days[day.date] = day
         return day
+
+    def _publish(self, frames: list[dict[str, Any]]) -> None:
+        feed = self._ws_server
+        if feed is not None:
+            feed.publish(frames)
 
     def _elapsed_ms(self) -> int:
         ms = int((self._clock() - self._clock0) * 1000)
@@ -1037,7 +1146,7 @@ class SimServer:
         if body.get("grant_type") != "client_credentials":
             msg = f"{_AUTH_FAILED}[8011:grant_type이 올바르지 않습니다]"
             return {"return_code": 3, "return_msg": msg}
-        token, expires = self._new_token()
+        token, expires = self._new_token(str(body.get("appkey")))
         return {
             "expires_dt": expires.astimezone(KST).strftime("%Y%m%d%H%M%S"),
             "token_type": "bearer",
@@ -1058,10 +1167,10 @@ class SimServer:
         return {"return_code": 0, "return_msg": _OK}
 
     def _valid(self, token: str) -> bool:
-        expires = self._tokens.get(token)
-        if expires is None:
+        entry = self._tokens.get(token)
+        if entry is None:
             return False
-        if self._now() >= expires:
+        if self._now() >= entry[0]:
             del self._tokens[token]
             return False
         return True
@@ -1178,6 +1287,8 @@ class SimServer:
             return _rc(*RC_UNKNOWN_ORDER)
         exchange = day.exchange
         open_now = 0 if orig.inflight_all else orig.leaves - orig.inflight
+        if day.writer is not None:
+            day.writer.cancel_all_qty = open_now  # the shares a cancel of "all" takes
         try:
             ticket = exchange.cancel(orig_ord_no=orig.ord_no, qty=qty)
         except SimError:

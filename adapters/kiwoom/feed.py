@@ -345,6 +345,9 @@ class KiwoomFeed:
             except KiwoomError as exc:  # no token could be had
                 logged_in = False
                 log.warning("feed: no token (%s); will retry", exc)
+            except Exception:  # never let one bad session end the feed
+                logged_in = False
+                log.exception("feed: the session failed unexpectedly; will reconnect")
             if logged_in or self._streamed:
                 failures = 0
                 reissued = False

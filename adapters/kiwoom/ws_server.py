@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from http import HTTPStatus
@@ -134,6 +135,9 @@ class FeedServer:
         self._sessions: dict[ServerConnection, _Session] = {}
         self._faults: list[list[Any]] = []  # [WsFault, times left]
         self._faults_lock = threading.Lock()
+        self._pending: deque[tuple[frozenset[str], str]] = deque()
+        self._pending_lock = threading.Lock()
+        self._wake_pending = False
         self._pings_paused_until = 0.0
         self.published = 0  # frames handed to publish()
         self.sent = 0  # frames written to sessions (a frame sent to two sessions counts twice)
@@ -225,10 +229,24 @@ class FeedServer:
         loop = self._loop
         if not frames or loop is None or loop.is_closed():
             return
+        self.published += len(frames)
+        if not self._sessions:
+            return  # nobody listens: nothing to encode
         texts = [(_frame_types(f), _dumps(f)) for f in frames]
-        self.published += len(texts)
+        with self._pending_lock:
+            self._pending.extend(texts)
+            if self._wake_pending:
+                return  # the loop has not taken the last ones yet: they go together
+            self._wake_pending = True
         with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-            loop.call_soon_threadsafe(self._fan_out, texts)
+            loop.call_soon_threadsafe(self._take_pending)
+
+    def _take_pending(self) -> None:
+        with self._pending_lock:
+            texts = list(self._pending)
+            self._pending.clear()
+            self._wake_pending = False
+        self._fan_out(texts)
 
     def inject(self, fault: WsFault) -> None:
         """Script ``fault`` (DROP, SYSTEM and NO_PING act at once; the others on next frames)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from test_kiwoom_simserver import OPEN_QUERY, detail_query
 
 from adapters.kiwoom.client import KiwoomClient, OpenOrder, OrderDetail, read_venue, row_code
 from adapters.kiwoom.errors import InputError
@@ -163,7 +164,7 @@ def test_status_rows_carry_exactly_the_official_fields_in_their_documented_forms
     server: SimServer, client: KiwoomClient
 ) -> None:
     buy, sell, moved, cancel = _day_with_everything(server, client)
-    open_rows = client.call_pages("ka10075", _open_query(), "oso")
+    open_rows = client.call_pages("ka10075", dict(OPEN_QUERY), "oso")
     assert [r["ord_no"] for r in open_rows] == [buy, moved]
     for row in open_rows:
         assert list(row) == KA10075_FIELDS
@@ -181,7 +182,7 @@ def test_status_rows_carry_exactly_the_official_fields_in_their_documented_forms
         "4",
     )
     assert first["cntr_no"] != "" and first["tm"].isdigit() and len(first["tm"]) == 6
-    detail = client.call_pages("kt00007", _detail_query(""), "acnt_ord_cntr_prps_dtl")
+    detail = client.call_pages("kt00007", detail_query(""), "acnt_ord_cntr_prps_dtl")
     by_no = {r["ord_no"]: r for r in detail}
     assert list(by_no) == [buy, sell, moved, cancel]
     for row in detail:
@@ -206,12 +207,12 @@ def test_kt00007_ord_dt_empty_or_missing_is_today(
     server: SimServer, client: KiwoomClient, ord_dt: str | None
 ) -> None:
     placed = client.place(stk_cd="005930", side=Side.BUY, qty=1, price=70_000).ord_no
-    body = _detail_query("" if ord_dt is None else ord_dt)
+    body = detail_query("" if ord_dt is None else ord_dt)
     if ord_dt is None:
         del body["ord_dt"]
     rows = client.call_pages("kt00007", body, "acnt_ord_cntr_prps_dtl")
     assert [r["ord_no"] for r in rows] == [placed]
-    other_day = client.call_pages("kt00007", _detail_query("20000101"), "acnt_ord_cntr_prps_dtl")
+    other_day = client.call_pages("kt00007", detail_query("20000101"), "acnt_ord_cntr_prps_dtl")
     assert other_day == []
 
 
@@ -362,7 +363,7 @@ def test_the_call_log_and_the_token_table_are_bounded() -> None:
 
         def ask(token: str) -> int:
             headers = {"api-id": "ka10075", "authorization": f"Bearer {token}"}
-            answer = session.post(f"{url}/api/dostk/acnt", json=_open_query(), headers=headers)
+            answer = session.post(f"{url}/api/dostk/acnt", json=dict(OPEN_QUERY), headers=headers)
             code: int = answer.json()["return_code"]
             return code
 
@@ -397,19 +398,3 @@ def test_a_body_nested_too_deeply_gets_an_error_envelope_and_a_log_record(
         server.base_url + "/oauth2/token", data=b'{"a":' * 100_000, timeout=10
     ).json()
     assert again["return_code"] == 2
-
-
-def _open_query() -> dict[str, str]:
-    return {"all_stk_tp": "0", "trde_tp": "0", "stk_cd": "", "stex_tp": "0"}
-
-
-def _detail_query(day: str) -> dict[str, str]:
-    return {
-        "ord_dt": day,
-        "qry_tp": "1",
-        "stk_bond_tp": "0",
-        "sell_tp": "0",
-        "stk_cd": "",
-        "fr_ord_no": "",
-        "dmst_stex_tp": "%",
-    }

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from websockets.sync.client import connect
 
 from adapters.cli.sim_server import add_arguments, run_sim_server
 from adapters.kiwoom.simserver import Fault, FaultKind, SimServer
@@ -937,7 +938,7 @@ def test_cli_refuses_a_public_host_without_public() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("example.com")
 
 
-def test_cli_prints_the_base_url_first_and_stops_cleanly_on_sigterm() -> None:
+def test_cli_prints_the_base_urls_first_and_stops_cleanly_on_sigterm() -> None:
     code = (
         "import sys, argparse\n"
         "from adapters.cli.sim_server import add_arguments, run_sim_server\n"
@@ -949,9 +950,15 @@ def test_cli_prints_the_base_url_first_and_stops_cleanly_on_sigterm() -> None:
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
+        ws_url = proc.stdout.readline().strip()  # the real-time feed's, second
         assert url.startswith("http://127.0.0.1:")
+        assert ws_url.startswith("ws://127.0.0.1:") and ws_url.count("/") == 2
         body = {"grant_type": "client_credentials", "appkey": "a", "secretkey": "b"}
-        assert requests.post(url + "/oauth2/token", json=body, timeout=5).json()["return_code"] == 0
+        answer = requests.post(url + "/oauth2/token", json=body, timeout=5).json()
+        assert answer["return_code"] == 0
+        with connect(ws_url + "/api/dostk/websocket") as ws:
+            ws.send(json.dumps({"trnm": "LOGIN", "token": answer["token"]}))
+            assert json.loads(ws.recv(timeout=5))["return_code"] == 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

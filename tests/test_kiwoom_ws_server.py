@@ -4,9 +4,6 @@ Kiwoom client would drive it: LOGIN, REG, PING, REAL frames in the official shap
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -268,29 +265,3 @@ def test_faults_drop_duplicate_delay_and_silence(server: SimServer, rest: Client
     while server.feed.sessions:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-
-
-def test_cli_prints_the_websocket_url_second() -> None:
-    code = (
-        "import sys, argparse\n"
-        "from adapters.cli.sim_server import add_arguments, run_sim_server\n"
-        "p = argparse.ArgumentParser(); add_arguments(p)\n"
-        "sys.exit(run_sim_server(p.parse_args(sys.argv[1:]), sys.stdout, sys.stderr))\n"
-    )
-    argv = [sys.executable, "-c", code, "--rate", "none", "--no-market", "--ws-ping", "5"]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        rest_url = proc.stdout.readline().strip()
-        ws_url = proc.stdout.readline().strip()
-        assert rest_url.startswith("http://127.0.0.1:")
-        assert ws_url.startswith("ws://127.0.0.1:") and ws_url.count("/") == 2
-        with connect(ws_url + "/api/dostk/websocket") as ws:
-            send(ws, {"trnm": "LOGIN", "token": "x"})
-            assert json.loads(ws.recv(timeout=5))["return_code"] == 1
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

@@ -13,14 +13,15 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import IO
 
 from adapters.kiwoom.simserver import SimServer
 from adapters.kiwoom.transport import is_loopback
 
-__all__ = ["add_arguments", "run_sim_server"]
+__all__ = ["add_arguments", "positive_seconds", "run_sim_server", "stop_on_sigterm"]
 
 
 def _whole(minimum: int) -> Callable[[str], int]:
@@ -36,7 +37,8 @@ def _whole(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def _seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
+    """Parse a positive, finite number of seconds (an argparse type)."""
     try:
         value = float(text)
     except ValueError:
@@ -94,7 +96,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--ws-ping",
-        type=_seconds,
+        type=positive_seconds,
         default=10.0,
         metavar="SECONDS",
         help="seconds between the feed's PING messages; a session that does not echo one by "
@@ -138,31 +140,39 @@ def run_sim_server(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -
         )
         return 2
     stop = threading.Event()
-    previous = None
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-
-        def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-            stop.set()
-
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        stdout.write(server.base_url + "\n" + server.ws_url + "\n")
-        stdout.flush()
-        rate = "unlimited" if args.rate is None else f"{args.rate}/s per api-id"
-        print(
-            f"Kiwoom simulator: seed {args.seed}, rate {rate}, "
-            f"sessions {'on' if args.sessions else 'off'}, "
-            f"market {'off' if args.no_market else 'on'}. Ctrl-C to stop.",
-            file=stderr,
-        )
-        stderr.flush()
-        while not stop.wait(0.2):
-            pass
+        with stop_on_sigterm(stop):
+            stdout.write(server.base_url + "\n" + server.ws_url + "\n")
+            stdout.flush()
+            rate = "unlimited" if args.rate is None else f"{args.rate}/s per api-id"
+            print(
+                f"Kiwoom simulator: seed {args.seed}, rate {rate}, "
+                f"sessions {'on' if args.sessions else 'off'}, "
+                f"market {'off' if args.no_market else 'on'}. Ctrl-C to stop.",
+                file=stderr,
+            )
+            stderr.flush()
+            while not stop.wait(0.2):
+                pass
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
-        if in_main and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+@contextmanager
+def stop_on_sigterm(stop: threading.Event) -> Iterator[threading.Event]:
+    """Set ``stop`` on SIGTERM while in the block (main thread only; elsewhere: no handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)

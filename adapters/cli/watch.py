@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import threading
 from collections.abc import Iterable
 from datetime import datetime
-from types import FrameType
 from typing import Any, TextIO
 
 from adapters.cli.kiwoom_cli import add_connection_arguments
+from adapters.cli.sim_server import positive_seconds, stop_on_sigterm
 from adapters.kiwoom.broker import KiwoomBroker
 from adapters.kiwoom.client import KiwoomClient
 from adapters.kiwoom.errors import KiwoomError
@@ -49,21 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--for",
         dest="seconds",
-        type=_seconds,
+        type=positive_seconds,
         default=None,
         metavar="SECONDS",
         help="stop after this many seconds (default: until Ctrl-C)",
     )
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected positive seconds, not {text!r}")
-    return value
 
 
 class _View:
@@ -168,23 +157,12 @@ def run_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _follow(feed: KiwoomFeed, seconds: float | None, err: TextIO) -> int:
     """Run ``feed`` until ``seconds`` pass, a signal, or the feed stops by itself."""
     stop = threading.Event()
-    previous = None
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-
-        def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-            stop.set()
-
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
     feed.on_stopped = lambda _reason: stop.set()
     try:
-        with feed:
+        with stop_on_sigterm(stop), feed:
             stop.wait(seconds)
     except KeyboardInterrupt:
         pass
-    finally:
-        if in_main and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     if feed.stop_reason not in ("", "stopped"):
         print(f"the feed stopped: {feed.stop_reason}", file=err)
         return 1

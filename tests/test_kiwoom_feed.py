@@ -344,3 +344,57 @@ def test_a_strategy_cancelling_while_fills_stream_in_loses_no_share() -> None:
                 assert (order.cancelled_qty, order.leaves_qty) == (truth.cancelled, truth.leaves)
         finally:
             desk.close()
+
+
+def test_a_second_refusal_after_a_new_token_stops_the_feed(server: SimServer, desk: Desk) -> None:
+    server.feed._check_token = lambda _token: None  # every LOGIN is refused from now on
+    with desk.feed:
+        assert desk.feed.wait_stopped(5)
+        assert desk.feed.stats.token_reissues == 1 and desk.feed.stats.connects == 0
+        assert "refused again" in desk.feed.stop_reason and "8005" in desk.feed.stop_reason
+        assert desk.calls == []  # never reconciled, never delivered
+
+
+def test_a_failed_reconcile_delivers_nothing_and_reconnects_to_reconcile_again(
+    server: SimServer, desk: Desk
+) -> None:
+    failures = [RuntimeError("REST is down")]
+
+    def flaky() -> None:
+        with desk.lock:
+            desk.calls.append("attempt")
+        if failures:
+            server.trade("005930", 70_000, 1)  # a frame that must wait for a good reconcile
+            time.sleep(0.1)
+            raise failures.pop()
+        desk.reconcile()
+
+    with desk.lock:
+        a = desk.broker.place(stk_cd="005930", side=Side.BUY, qty=3, price=70_000).ord_no
+    desk.feed.on_connected = flaky
+    with desk.feed:
+        assert desk.feed.wait_connected(5)
+        wait_until(lambda: desk.matches_truth(a))
+        assert desk.calls[:3] == ["attempt", "attempt", "reconcile"]
+        assert desk.feed.stats.callback_errors == 1 and desk.feed.stats.connects == 1
+    assert desk.book.get(a).filled_qty == 1
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"trnm": "LOGIN", "return_code": 8005, "return_msg": "Token이 유효하지 않습니다"},
+        {
+            "trnm": "LOGIN",
+            "return_code": 1,
+            "return_msg": "인증 실패 [8005:Token이 유효하지 않습니다]",
+        },
+        {"trnm": "LOGIN", "return_code": 3, "return_msg": "CODE=8031 투자구분이 달라서"},
+    ],
+)
+def test_auth_codes_are_found_at_the_top_or_inside_the_message(answer: dict[str, Any]) -> None:
+    from adapters.kiwoom.feed import _auth_code
+
+    assert _auth_code(answer) in ("8005", "8031")
+    assert _auth_code({"return_code": 1, "return_msg": "LOGIN이 필요합니다"}) == ""
+    assert _auth_code({"return_code": 1, "return_msg": "종목코드 18005 오류"}) == ""

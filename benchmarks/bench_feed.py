@@ -2,9 +2,10 @@
 
     python benchmarks/bench_feed.py [--orders 2000] [--samples 300] [--reconnects 20]
 
-Server and client run in one process (the fills are made with ``SimServer.trade``, which has no
-HTTP form), on loopback, so they share the interpreter's lock: the figures are a floor for two
-processes. The book is an ``engine.OrderBook`` under a ``threading.Lock``, fed by
+By default the simulator runs in its own process (a ``SimServer`` driven over a pipe: the fills
+are made with ``SimServer.trade``, which has no HTTP form), so the client's figures do not share
+an interpreter with it; ``--one-process`` runs both in this one, sharing the interpreter's lock.
+Everything is on loopback. The book is an ``engine.OrderBook`` under a ``threading.Lock``, fed by
 :class:`adapters.kiwoom.feed.KiwoomFeed` exactly as a broker's ``apply_events`` would be.
 
 1. **Frames per second** sim-server -> book: ``--orders`` resting one-share buys, then one trade
@@ -24,6 +25,8 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -71,6 +74,81 @@ class Sink:
                 raise RuntimeError("the feed did not deliver in time")
 
 
+class Local:
+    """The simulator in this process."""
+
+    def __enter__(self) -> Local:
+        self.server = SimServer(market=False, rate=None, ws_ping_interval=5.0).start()
+        self.base_url, self.ws_url = self.server.base_url, self.server.ws_url
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.stop()
+
+    def trade(self, stk_cd: str, price: int, volume: int) -> None:
+        self.server.trade(stk_cd, price, volume)
+
+    def drop(self) -> None:
+        self.server.inject_ws(WsFault(WsFaultKind.DROP))
+
+
+_CHILD = """
+import sys
+from adapters.kiwoom.simserver import SimServer
+from adapters.kiwoom.ws_server import WsFault, WsFaultKind
+with SimServer(market=False, rate=None, ws_ping_interval=5.0) as server:
+    print(server.base_url)
+    print(server.ws_url, flush=True)
+    for line in sys.stdin:
+        command, *rest = line.split()
+        if command == "trade":
+            server.trade(rest[0], int(rest[1]), int(rest[2]))
+        elif command == "drop":
+            server.inject_ws(WsFault(WsFaultKind.DROP))
+        print("ok", flush=True)
+"""
+
+
+class Remote:
+    """The simulator in its own process, told what to do over a pipe (one line, one answer)."""
+
+    def __enter__(self) -> Remote:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        self.ws_url = self.proc.stdout.readline().strip()
+        if not self.ws_url.startswith("ws://"):
+            raise RuntimeError("the simulator did not start")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def _say(self, line: str) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        if self.proc.stdout.readline().strip() != "ok":
+            raise RuntimeError(f"the simulator did not do {line!r}")
+
+    def trade(self, stk_cd: str, price: int, volume: int) -> None:
+        self._say(f"trade {stk_cd} {price} {volume}")
+
+    def drop(self) -> None:
+        self._say("drop")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -81,9 +159,11 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--reconnects", type=int, default=20)
+    parser.add_argument("--one-process", action="store_true", help="the simulator in this process")
     args = parser.parse_args()
+    print("simulator:", "in this process" if args.one_process else "in its own process")
 
-    with SimServer(market=False, rate=None, ws_ping_interval=5.0) as server:
+    with Local() if args.one_process else Remote() as server:
         client = KiwoomClient(
             server.base_url,
             appkey="bench",
@@ -115,7 +195,7 @@ def main() -> None:
             totals = []
             for _ in range(args.reconnects):
                 started = time.perf_counter()
-                server.inject_ws(WsFault(WsFaultKind.DROP))
+                server.drop()
                 deadline = time.monotonic() + 5
                 while feed.connected and time.monotonic() < deadline:
                     time.sleep(0.001)
@@ -167,7 +247,7 @@ def main() -> None:
             reconcile()
             print(
                 f"for comparison, one REST reconcile of the whole day ({len(sink.book)} orders, "
-                f"{server.page_size} rows a page): {(time.perf_counter() - started) * 1000:.0f} ms"
+                f"100 rows a page): {(time.perf_counter() - started) * 1000:.0f} ms"
             )
             print(
                 f"book: {len(sink.book)} orders, {sink.refused} events refused, "

@@ -265,3 +265,48 @@ def test_faults_drop_duplicate_delay_and_silence(server: SimServer, rest: Client
     while server.feed.sessions:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+def test_a_client_written_like_kiwoom_s_own_sample_works_with_only_its_host_changed(
+    server: SimServer, rest: Client
+) -> None:
+    """An asyncio client in the shape of the published samples: connect, LOGIN, REG on the
+    LOGIN answer, echo every PING, print the rest; only SOCKET_URL differs from Kiwoom's."""
+    import asyncio
+
+    import websockets
+
+    socket_url = server.ws_url + "/api/dostk/websocket"  # Kiwoom: wss://api.kiwoom.com:10000
+    access_token = rest.token
+    received: list[dict[str, Any]] = []
+
+    async def sample() -> None:
+        async with websockets.connect(socket_url) as websocket:
+            await websocket.send(json.dumps({"trnm": "LOGIN", "token": access_token}))
+            while len([m for m in received if m.get("trnm") == "REAL"]) < 3:
+                response = json.loads(await asyncio.wait_for(websocket.recv(), 5))
+                if response.get("trnm") == "LOGIN":
+                    if response.get("return_code") != 0:
+                        raise AssertionError(f"login failed: {response}")
+                    await websocket.send(
+                        json.dumps(
+                            {
+                                "trnm": "REG",
+                                "grp_no": "1",
+                                "refresh": "1",
+                                "data": [{"item": [""], "type": ["00"]}],
+                            }
+                        )
+                    )
+                elif response.get("trnm") == "PING":
+                    await websocket.send(json.dumps(response))
+                else:
+                    received.append(response)
+                    if response.get("trnm") == "REG":
+                        await asyncio.to_thread(rest.buy, 2, 70_000)
+                        await asyncio.to_thread(server.trade, "005930", 70_000, 1)
+
+    asyncio.run(sample())
+    assert received[0] == {"trnm": "REG", "return_code": 0, "return_msg": ""}
+    statuses = [m["data"][0]["values"]["913"] for m in received if m["trnm"] == "REAL"]
+    assert statuses == ["접수", "확인", "체결"]

@@ -192,7 +192,7 @@ class KiwoomFeed:
         self.login_timeout = float(login_timeout)
         self.trade_date = trade_date
         self.stats = FeedStats()
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[date, str, str], None] = OrderedDict()
         self._dedup_memory = dedup_memory
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -496,7 +496,8 @@ class KiwoomFeed:
                 self._bad(text, RealtimeError("a type-00 entry without values", field="values"))
                 continue
             if values.get("913") == "체결" and values.get("909"):
-                key = (str(values.get("9203", "")), str(values["909"]))
+                # order and execution numbers restart every day: the date is part of the key
+                key = (today, str(values.get("9203", "")), str(values["909"]))
                 if key in self._seen:
                     self.stats.duplicates += 1
                     continue

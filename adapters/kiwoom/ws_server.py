@@ -4,12 +4,12 @@
 published Kiwoom client speaks, so any of them works against it with only the host changed):
 
 - The client connects (handshake headers such as ``authorization`` or ``appkey`` are tolerated,
-  never required) and sends ``{"trnm": "LOGIN", "token": "<access token>"}``. The first frame the
-  server sends is the LOGIN answer, with an integer ``return_code``: ``0``, or ``1`` with
-  ``[CODE=8005]`` in ``return_msg`` for a token the REST side never issued (or revoked, or that
-  expired); the connection is then closed. A LOGIN with a token of an app key that already has a
-  session replaces that session: the older one gets a ``SYSTEM`` message and is closed, as
-  Kiwoom does.
+  never required) and, within 30 seconds, sends ``{"trnm": "LOGIN", "token": "<token>"}``.
+  The first frame the server sends is the LOGIN answer, with an integer ``return_code``: ``0``,
+  or ``1`` with ``[CODE=8005]`` in ``return_msg`` for a token the REST side never issued (or
+  revoked, or that expired); the connection is then closed. A LOGIN with a token of an app key
+  that already has a session replaces that session: the older one gets a ``SYSTEM`` message and
+  is closed, as Kiwoom does.
 - ``{"trnm": "REG", "grp_no": "1", "refresh": "1", "data": [{"item": [""], "type": ["00"]}]}``
   registers real-time types (``refresh`` ``0`` replaces what was registered); ``REMOVE`` takes
   them away; both are answered ``{"trnm": "REG", "return_code": 0, "return_msg": ""}``.
@@ -51,6 +51,7 @@ WS_PATH: Final = "/api/dostk/websocket"
 _REPLACED: Final = "동일한 App key로 새 접속이 있어 기존 세션을 종료합니다"
 _SYSTEM_CODE: Final = "R10001"
 _TOKEN_INVALID: Final = "[CODE=8005]Token이 유효하지 않습니다"
+_LOGIN_WAIT: Final = 30.0  # seconds a new connection has to send its LOGIN
 _MAX_SESSION_QUEUE: Final = 100_000  # frames waiting for one slow session before it is dropped
 
 
@@ -331,7 +332,11 @@ class FeedServer:
 
     async def _login(self, conn: ServerConnection) -> _Session | None:
         """Read the first message: a LOGIN with a valid token gives a session; else close."""
-        message = await conn.recv()
+        try:
+            message = await asyncio.wait_for(conn.recv(), _LOGIN_WAIT)
+        except TimeoutError:
+            await conn.close(1008, "no LOGIN")
+            return None
         request = _parse(message)
         trnm = request.get("trnm") if request is not None else None
         if trnm != "LOGIN":

@@ -11,6 +11,10 @@ ordered get a seeded random walk of bars, one per ``step_ms`` of wall time, fed 
 of each request, so fills happen along a real price path and race cancels for real;
 :meth:`SimServer.trade` prints a trade on demand. Faults are scripted with :meth:`SimServer.inject`.
 
+The same server speaks Kiwoom's real-time WebSocket (:attr:`SimServer.ws_url`, path
+``/api/dostk/websocket``): LOGIN with a token it issued, REG, PING, and a type-00 frame for every
+change of every order, in the official shape; :meth:`SimServer.inject_ws` scripts its faults.
+
 A Korea-time midnight starts a fresh exchange for the new day: the old day's open orders expire,
 order numbers restart at ``0000001``, the old day stays readable through kt00007 (``ord_dt``) and
 its numbers are unknown to the order TRs (RC4032).
@@ -465,7 +469,10 @@ class SimServer:
     monotonic) drives the simulated clock and the rate limit, ``now`` (an aware datetime) gives the
     wall time of the start and of token expiry. ``credentials`` (appkey -> secretkey), when given,
     is checked at token issue; by default any non-empty appkey and secretkey are accepted.
-    ``account`` is the 10-digit account number the rows and frames carry.
+    ``account`` is the 10-digit account number the rows and frames carry. ``ws`` (default True)
+    also serves Kiwoom's real-time WebSocket (:mod:`adapters.kiwoom.ws_server`) on ``ws_port``,
+    with a PING every ``ws_ping_interval`` seconds: one type-00 frame per change of every order
+    (:mod:`adapters.kiwoom.ws_frames`); :attr:`ws_url` is its base URL.
 
     Memory is bounded: :attr:`log` keeps the last ``log_limit`` calls (a deque), :attr:`calls`
     counts known api-ids only (anything else under ``"(other)"``), and at most ``token_limit``

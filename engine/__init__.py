@@ -5,13 +5,14 @@ Pure and deterministic: no I/O, no clock, no global randomness.
 
 from engine import events
 from engine.book import AnomalyKind, OrderBook, SessionCalendar
-from engine.decision import CancelDecision, CancelRequest, parse_cancel_qty
+from engine.decision import CancelDecision, CancelRequest, ModifyRequest, parse_cancel_qty
 from engine.errors import (
     CancelRefused,
     EngineError,
     EventDecodeError,
     InvalidEvent,
     InvalidTime,
+    ModifyRefused,
     ParkingFull,
     UnknownOrder,
 )
@@ -28,6 +29,8 @@ __all__ = [
     "EventDecodeError",
     "InvalidEvent",
     "InvalidTime",
+    "ModifyRefused",
+    "ModifyRequest",
     "Order",
     "OrderBook",
     "OrderState",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
@@ -15,3 +16,11 @@ settings.register_profile("ci", max_examples=200, stateful_step_count=40, **_UNT
 settings.register_profile("deep", max_examples=2_000, stateful_step_count=120, **_UNTIMED)
 settings.register_profile("dev", max_examples=50, stateful_step_count=25, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _private_state_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keep the journals the CLI makes by default out of the user's real state directory."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))

@@ -7,6 +7,7 @@ Credentials and tokens never appear in a repr, a log line or an exception messag
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -103,6 +104,10 @@ class TokenManager:
     def __repr__(self) -> str:
         state = "none" if self._token is None else repr(self._token)
         return f"TokenManager({self._transport.base_url!r}, token={state})"
+
+    def fingerprint(self) -> str:
+        """Return a short digest naming the app key (never the key itself), e.g. for a journal."""
+        return hashlib.sha256(self._credentials.appkey.encode()).hexdigest()[:16]
 
     @property
     def expires_at(self) -> datetime | None:

@@ -9,6 +9,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -398,3 +399,89 @@ def test_auth_codes_are_found_at_the_top_or_inside_the_message(answer: dict[str,
     assert _auth_code(answer) in ("8005", "8031")
     assert _auth_code({"return_code": 1, "return_msg": "LOGIN이 필요합니다"}) == ""
     assert _auth_code({"return_code": 1, "return_msg": "종목코드 18005 오류"}) == ""
+
+
+def test_wired_to_the_one_writer_broker_a_cancelling_strategy_loses_no_share(
+    tmp_path: Path,
+) -> None:
+    """The integrator's wiring, end to end: KiwoomFeed.for_broker(client,
+    on_events=broker.apply_events, on_connected=broker.reconcile), a journal, a strategy thread
+    calling the broker with no lock of its own while fills stream in; then a broker replayed
+    from the journal agrees with the exchange too."""
+    with SimServer(rate=None, step_ms=10, ws_ping_interval=0.2, seed=3) as server:
+        client = KiwoomClient(
+            server.base_url, appkey="app", secretkey="sec", allow_loopback=True, rates={"*": None}
+        )
+        journal = tmp_path / "journal.sqlite3"
+        broker = KiwoomBroker(client, journal=journal)
+        feed = KiwoomFeed.for_broker(
+            client,
+            on_events=broker.apply_events,
+            on_connected=broker.reconcile,
+            url=server.ws_url,
+            allow_loopback=True,
+            backoff=(0.05, 0.4),
+        )
+        placed: list[str] = []
+        errors: list[BaseException] = []
+        rng = random.Random(9)
+
+        def strategy() -> None:
+            try:
+                placed.append(
+                    broker.place(stk_cd="005930", side=Side.BUY, qty=5, price=60_000).ord_no
+                )
+                for i in range(24):
+                    price = server.exchange.last_price("005930") or 60_000
+                    side = Side.BUY if i % 2 else Side.SELL
+                    ticket = broker.place(
+                        stk_cd="005930", side=side, qty=rng.randint(3, 20), price=price
+                    )
+                    placed.append(ticket.ord_no)
+                    if i == 12:
+                        server.inject_ws(WsFault(WsFaultKind.DROP))  # a reconnect mid-stream
+                    broker.cancel(None, rng.choice(placed), rng.choice([0, 1, 2]))
+            except BaseException as exc:
+                errors.append(exc)
+
+        with client, feed:
+            assert feed.wait_connected(5)
+            thread = threading.Thread(target=strategy)
+            thread.start()
+            thread.join(20)
+            assert not thread.is_alive() and not errors
+            for no in placed:
+                broker.cancel(None, no, 0)
+
+            def agrees(book: OrderBook) -> bool:
+                for no in placed:
+                    order, truth = book.orders.get(no), server.truth(no)
+                    if order is None or (
+                        order.filled_qty,
+                        order.cancelled_qty,
+                        order.leaves_qty,
+                    ) != (
+                        truth.filled,
+                        truth.cancelled,
+                        truth.leaves,
+                    ):
+                        return False
+                return True
+
+            def settled() -> bool:
+                with broker.lock:
+                    return agrees(broker.book)
+
+            wait_until(settled, timeout=8)
+            assert feed.stats.connects == 2 and feed.stats.events > 40
+            with broker.lock:
+                assert sum(broker.book.get(no).filled_qty for no in placed) > 0
+            broker.close()
+        replayed = KiwoomBroker(
+            KiwoomClient(server.base_url, appkey="app", secretkey="sec", allow_loopback=True),
+            journal=journal,
+        )
+        try:
+            assert agrees(replayed.book)  # every event the feed applied was journalled
+        finally:
+            replayed.close()

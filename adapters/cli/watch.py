@@ -28,7 +28,7 @@ from adapters.kiwoom.client import KiwoomClient
 from adapters.kiwoom.errors import KiwoomError
 from adapters.kiwoom.feed import KiwoomFeed
 from adapters.kiwoom.transport import MOCK_URL, REAL_URL
-from engine import EngineError, Order, OrderBook
+from engine import Order
 from engine import events as ev
 from engine.sessions import KST
 
@@ -56,41 +56,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _View:
-    """The book, its lock, and what was last printed of each order."""
+    """What was last printed of each order; the broker is the book's one writer."""
 
     def __init__(self, broker: KiwoomBroker, out: TextIO, as_json: bool) -> None:
         self.broker = broker
-        self.book: OrderBook = broker.book
-        self.lock = threading.Lock()
         self.out = out
         self.as_json = as_json
         self.shown: dict[str, tuple[Any, ...]] = {}
         self.refused = 0
 
     def reconcile(self) -> None:
-        with self.lock:
-            self.broker.reconcile(self.book)
-            self._show(sorted(self.book.orders))
+        self.broker.reconcile()
+        with self.broker.lock:
+            self._show(sorted(self.broker.book.orders))
 
     def apply_events(self, events: list[ev.Event]) -> None:
+        report = self.broker.apply_events(events)
+        self.refused += len(report.refused)
         touched: list[str] = []
-        with self.lock:
-            for event in events:
-                try:
-                    self.book.apply(event)
-                except EngineError:
-                    self.refused += 1
-                    continue
-                for name in ("orig_ord_no", "ord_no"):
-                    number = getattr(event, name, "")
-                    if number and number not in touched:
-                        touched.append(number)
+        for event in events:
+            for name in ("orig_ord_no", "ord_no"):
+                number = getattr(event, name, "")
+                if number and number not in touched:
+                    touched.append(number)
+        with self.broker.lock:
             self._show(touched)
 
     def _show(self, numbers: Iterable[str]) -> None:
         now = datetime.now(KST)
         for number in numbers:
-            order = self.book.orders.get(number)
+            order = self.broker.book.orders.get(number)
             if order is None:
                 continue
             key = (order.state, order.filled_qty, order.cancelled_qty, order.leaves_qty)
@@ -139,7 +134,7 @@ def run_watch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"error: {exc.message}", file=err)
         return 2
     with client:
-        view = _View(KiwoomBroker(client, OrderBook()), out, args.json)
+        view = _View(KiwoomBroker(client), out, args.json)
         try:
             feed = KiwoomFeed.for_broker(
                 client,

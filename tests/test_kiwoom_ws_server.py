@@ -248,7 +248,7 @@ def test_faults_drop_duplicate_delay_and_silence(server: SimServer, rest: Client
         late = reals(ws, 2)
         assert time.monotonic() - started >= 0.35  # the REST answers came long before
         assert {v["9203"] for v in late} == {b} and a != b
-        server.inject_ws(WsFault(WsFaultKind.NO_PING, delay=1.0))
+        server.inject_ws(WsFault(WsFaultKind.NO_PING, delay=2.0))
         time.sleep(0.3)  # a PING sent just before may still arrive
         while True:
             try:

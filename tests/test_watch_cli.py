@@ -59,7 +59,7 @@ def watch_while(server: SimServer, seconds: float, *extra: str) -> tuple[int, st
 
 
 def test_watch_prints_the_reconciled_day_then_one_line_per_change(server: SimServer) -> None:
-    code, out, err, numbers = watch_while(server, 1.5)
+    code, out, err, numbers = watch_while(server, 2.5)
     before, after = numbers.split()
     assert code == 0, err
     lines = out.splitlines()
@@ -84,7 +84,7 @@ def test_watch_prints_the_reconciled_day_then_one_line_per_change(server: SimSer
 
 
 def test_watch_json_lines(server: SimServer) -> None:
-    code, out, _err, numbers = watch_while(server, 1.5, "--json")
+    code, out, _err, numbers = watch_while(server, 2.5, "--json")
     assert code == 0
     rows = [json.loads(line) for line in out.splitlines()]
     last = [r for r in rows if r["ord_no"] == numbers.split()[1]][-1]

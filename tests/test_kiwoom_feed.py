@@ -108,7 +108,7 @@ class Desk:
 
 @pytest.fixture
 def server() -> Iterator[SimServer]:
-    with SimServer(market=False, rate=None, ws_ping_interval=0.1) as sim:
+    with SimServer(market=False, rate=None, ws_ping_interval=0.25) as sim:
         yield sim
 
 
@@ -133,7 +133,7 @@ def test_it_logs_in_registers_echoes_pings_and_maps_frames_to_the_book(
         server.trade("005930", 71_000, 5)
         desk.cancel(a, 2)
         wait_until(lambda: desk.matches_truth(a, b))
-        time.sleep(0.35)  # three PINGs: the session survives only by echoing them
+        time.sleep(0.8)  # three PINGs: the session survives only by echoing them
         assert desk.feed.connected and server.feed.sessions == 1
         assert desk.feed.stats.pings >= 2
         stats = desk.feed.stats

@@ -12,7 +12,7 @@ def test_kiwoom_doc_examples_against_the_simulator_run() -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
     # The example for real and mock use would reach Kiwoom; the others start a SimServer.
     local = [b for b in blocks if "SimServer(" in b]
-    assert len(blocks) == 3 and len(local) == 2
+    assert len(blocks) == 4 and len(local) == 3
     for block in local:
         namespace: dict[str, object] = {}
         exec(compile(block, str(DOC), "exec"), namespace)  # the asserts inside must hold

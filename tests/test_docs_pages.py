@@ -25,6 +25,7 @@ from adapters.cli.main import main
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 PORT_URL = "http://127.0.0.1:8765"
+WS_PORT_URL = "ws://127.0.0.1:8766"
 
 
 def blocks(path: Path, lang: str) -> list[str]:
@@ -71,7 +72,7 @@ def test_every_command_is_documented_in_cli_md() -> None:
 
 
 @pytest.fixture
-def sim_server() -> Iterator[str]:
+def sim_server() -> Iterator[tuple[str, str]]:
     exe = shutil.which("order-engine")
     assert exe, "the order-engine console script is not installed (pip install -e .)"
     process = subprocess.Popen(
@@ -84,31 +85,28 @@ def sim_server() -> Iterator[str]:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), url
-        yield url
+        ws_url = process.stdout.readline().strip()
+        assert ws_url.startswith("ws://127.0.0.1:"), ws_url
+        yield url, ws_url
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def run_path(block: str, url: str) -> list[subprocess.CompletedProcess[str]]:
-    """Run the order-engine lines of a shell block against ``url``; return what each did."""
+def run_path(block: str, urls: tuple[str, str]) -> list[subprocess.CompletedProcess[str]]:
+    """Run the order-engine lines of a shell block against ``urls`` (REST, WebSocket)."""
     env = {**os.environ, "KIWOOM_APPKEY": "any", "KIWOOM_SECRETKEY": "any"}
-    known = commands()
     results = []
     for raw in block.strip().splitlines():
         line = raw.split("  #", 1)[0].strip()
         if line.startswith("export "):
             continue  # the credentials, set in env above
         # the documented port becomes the fixture's (for the REST and the WebSocket URLs alike)
-        argv = shlex.split(
-            line.replace(PORT_URL.removeprefix("http://"), url.removeprefix("http://"))
-        )
+        url, ws_url = urls
+        argv = shlex.split(line.replace(PORT_URL, url).replace(WS_PORT_URL, ws_url))
         assert argv[0] == "order-engine", line
         if argv[1] == "sim-server":
             continue  # the fixture runs it
-        if argv[1] not in known:  # `watch` comes with the real-time feed: run once it exists
-            assert argv[1] == "watch", line
-            continue
         if argv[1] == "watch":
             argv = [a if a != "10" else "1" for a in argv]  # a second of watching is enough
         exe = shutil.which("order-engine") or "order-engine"
@@ -120,16 +118,17 @@ def run_path(block: str, url: str) -> list[subprocess.CompletedProcess[str]]:
     return results
 
 
-def test_the_readme_path_runs_against_the_simulator(sim_server: str) -> None:
+def test_the_readme_path_runs_against_the_simulator(sim_server: tuple[str, str]) -> None:
     readme = ROOT / "README.md"
     path = next(b for b in blocks(readme, "sh") if "order-engine place" in b)
-    place, listing, cancel, *_ = run_path(path, sim_server)
+    place, listing, cancel, watch = run_path(path, sim_server)
+    assert "0000001" in watch.stdout  # the feed's view, after its reconcile
     assert place.stdout.startswith("placed:   order 0000001: buy 10 005930 at 50,000 on KRX")
     assert "0000001" in listing.stdout and "1 open order(s)" in listing.stdout
     assert "outcome:  accepted" in cancel.stdout
 
 
-def test_the_cli_page_path_runs_against_the_simulator(sim_server: str) -> None:
+def test_the_cli_page_path_runs_against_the_simulator(sim_server: tuple[str, str]) -> None:
     path = next(b for b in blocks(DOCS / "cli.md", "sh") if "order-engine place" in b)
     place, listing, partial, rest = run_path(path, sim_server)
     assert "order 0000001" in place.stdout and "1 open order(s)" in listing.stdout

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from websockets.sync.client import connect
 
 from adapters.cli.sim_server import add_arguments, run_sim_server
 from adapters.kiwoom.simserver import Fault, FaultKind, SimServer
@@ -505,7 +506,7 @@ def test_wrong_path_and_api_id_codes(client: Client) -> None:
     assert "[1504:" in missing.json()["return_msg"]
     get = session.get(url + "/api/dostk/ordr", headers={"api-id": "kt10000", **auth}, timeout=5)
     assert get.status_code == 404
-    assert client.server.calls["kt99999"] == 1
+    assert client.server.calls["(other)"] == 2  # no api-id and kt99999 share one counter
     assert len(client.server.exchange.orders) == 0
 
 
@@ -548,30 +549,27 @@ def test_open_orders_continue_over_pages_with_every_row_once(
     by_no = {r["ord_no"]: r for r in rows}
     assert done not in by_no and placed[1] not in by_no
     first = by_no[placed[0]]
-    assert first["stk_cd"] == "A005930"
-    assert (first["ord_qty"], first["oso_qty"], first["cntr_qty"]) == (
-        "000000000010",
-        "000000000006",
-        "000000000004",
-    )
-    assert (first["ord_stt"], first["cntr_pric"], first["io_tp_nm"]) == (
-        "체결",
-        "000000070000",
-        "+매수",
-    )
+    assert first["stk_cd"] == "005930"  # ka10075 rows: plain codes and numbers, as documented
+    assert (first["ord_qty"], first["oso_qty"], first["cntr_qty"]) == ("10", "6", "4")
+    assert (first["ord_stt"], first["cntr_pric"], first["io_tp_nm"]) == ("체결", "70000", "+매수")
     assert (first["orig_ord_no"], first["ord_pric"], first["trde_tp"]) == (
         "0000000",
-        "000000070000",
+        "70000",
         "보통",
+    )
+    assert (first["cntr_tot_amt"], first["acnt_no"], first["stk_nm"]) == (
+        "280000",
+        "1234567890",
+        "삼성전자",
     )
     assert (first["stex_tp"], first["stex_tp_txt"], first["sor_yn"]) == ("1", "KRX", "N")
     assert len(first["tm"]) == 6
     assert by_no[sold]["io_tp_nm"] == "-매도"
     assert by_no[sold]["ord_stt"] == "확인"
-    assert by_no[sold]["cntr_pric"] == ""
+    assert by_no[sold]["cntr_pric"] == "0"
     assert by_no[modified]["orig_ord_no"] == placed[1]
     assert by_no[modified]["io_tp_nm"] == "+매수정정"
-    assert by_no[modified]["ord_pric"] == "000000069500"
+    assert by_no[modified]["ord_pric"] == "69500"
     sells = client.pages("ka10075", {**OPEN_QUERY, "trde_tp": "1"})
     assert [r["ord_no"] for p in sells for r in p["oso"]] == [sold, hynix]
     other = client.pages("ka10075", {**OPEN_QUERY, "all_stk_tp": "1", "stk_cd": "000660"})
@@ -598,28 +596,38 @@ def test_order_detail_lists_orders_modifies_and_cancels_once_in_number_order(
     order = by_no[a]
     assert (order["ori_ord"], order["mdfy_cncl"], order["acpt_tp"]) == ("0000000", "", "확인")
     assert (order["ord_qty"], order["cnfm_qty"], order["cntr_qty"], order["ord_remnq"]) == (
-        "000000000010",
-        "000000000010",
-        "000000000002",
-        "000000000000",
+        "0000000010",
+        "0000000010",
+        "0000000002",
+        "0000000000",
     )
-    assert (order["cntr_uv"], order["trde_tp"], order["dmst_stex_tp"]) == ("70000", "0", "KRX")
+    assert (order["cntr_uv"], order["trde_tp"], order["dmst_stex_tp"]) == (
+        "0000070000",
+        "보통",
+        "KRX",
+    )
+    assert (order["io_tp_nm"], order["crd_tp"], order["cond_uv"]) == (
+        "현금매수",
+        "보통매매",
+        "0" * 10,
+    )
+    assert order["ord_tm"][2] == order["ord_tm"][5] == ":" and len(order["ord_tm"]) == 8
     partial, rest = by_no["0000003"], by_no["0000004"]
     assert (partial["ori_ord"], partial["mdfy_cncl"], partial["acpt_tp"]) == (a, "취소", "확인")
     assert (partial["ord_qty"], partial["cnfm_qty"], partial["ord_remnq"]) == (
-        "000000000003",
-        "000000000003",
-        "000000000000",
+        "0000000003",
+        "0000000003",
+        "0000000000",
     )
     assert "매수" in partial["io_tp_nm"]
-    assert (rest["ord_qty"], rest["cnfm_qty"]) == ("000000000005", "000000000005")
+    assert (rest["ord_qty"], rest["cnfm_qty"]) == ("0000000005", "0000000005")
     successor = by_no[moved]
     assert (successor["ori_ord"], successor["mdfy_cncl"]) == (b, "정정")
-    assert (successor["ord_qty"], successor["ord_uv"]) == ("000000000005", "000000071900")
+    assert (successor["ord_qty"], successor["ord_uv"]) == ("0000000005", "0000071900")
     assert "매도" in successor["io_tp_nm"]
-    assert by_no[b]["ord_remnq"] == "000000000000"
+    assert by_no[b]["ord_remnq"] == "0000000000"
     last = by_no["0000006"]
-    assert (last["ori_ord"], last["cnfm_qty"], last["stk_cd"]) == (moved, "000000000002", "A005930")
+    assert (last["ori_ord"], last["cnfm_qty"], last["stk_cd"]) == (moved, "0000000002", "A005930")
     sells = client.pages("kt00007", {**detail_query(today(server)), "sell_tp": "1"})
     assert [r["ord_no"] for p in sells for r in p["acnt_ord_cntr_prps_dtl"]] == [
         b,
@@ -846,13 +854,17 @@ def test_a_korea_time_midnight_starts_a_new_day_with_fresh_order_numbers() -> No
         assert first_exchange.orders[old].state is OrderState.CANCELLED  # expired at midnight
         assert server.truth(new).qty == 3
         rows = [r for p in client.pages("ka10075", OPEN_QUERY) for r in p["oso"]]
-        assert [r["oso_qty"] for r in rows] == ["000000000003"]
+        assert [r["oso_qty"] for r in rows] == ["3"]
         monday = client.tr("kt00007", detail_query("20250303"))["acnt_ord_cntr_prps_dtl"]
         assert [(r["ord_no"], r["ord_qty"], r["ord_remnq"]) for r in monday] == [
-            ("0000001", "000000000010", "000000000000")
+            ("0000001", "0000000010", "0000000000")
         ]
         tuesday = client.tr("kt00007", detail_query("20250304"))["acnt_ord_cntr_prps_dtl"]
-        assert [(r["ord_no"], r["ord_qty"]) for r in tuesday] == [("0000001", "000000000003")]
+        assert [(r["ord_no"], r["ord_qty"]) for r in tuesday] == [("0000001", "0000000003")]
+        today_rows = client.tr("kt00007", {**detail_query(""), "ord_dt": ""})
+        assert today_rows["acnt_ord_cntr_prps_dtl"] == tuesday  # "" is today, in Korea
+        omitted = {k: v for k, v in detail_query("").items() if k != "ord_dt"}
+        assert client.tr("kt00007", omitted)["acnt_ord_cntr_prps_dtl"] == tuesday
         assert client.cancel("0000002", "0")["return_msg"].startswith("[2000](RC4032:")
 
 
@@ -926,7 +938,7 @@ def test_cli_refuses_a_public_host_without_public() -> None:
     assert not is_loopback("0.0.0.0") and not is_loopback("example.com")
 
 
-def test_cli_prints_the_base_url_first_and_stops_cleanly_on_sigterm() -> None:
+def test_cli_prints_the_base_urls_first_and_stops_cleanly_on_sigterm() -> None:
     code = (
         "import sys, argparse\n"
         "from adapters.cli.sim_server import add_arguments, run_sim_server\n"
@@ -938,9 +950,15 @@ def test_cli_prints_the_base_url_first_and_stops_cleanly_on_sigterm() -> None:
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip()
+        ws_url = proc.stdout.readline().strip()  # the real-time feed's, second
         assert url.startswith("http://127.0.0.1:")
+        assert ws_url.startswith("ws://127.0.0.1:") and ws_url.count("/") == 2
         body = {"grant_type": "client_credentials", "appkey": "a", "secretkey": "b"}
-        assert requests.post(url + "/oauth2/token", json=body, timeout=5).json()["return_code"] == 0
+        answer = requests.post(url + "/oauth2/token", json=body, timeout=5).json()
+        assert answer["return_code"] == 0
+        with connect(ws_url + "/api/dostk/websocket") as ws:
+            ws.send(json.dumps({"trnm": "LOGIN", "token": answer["token"]}))
+            assert json.loads(ws.recv(timeout=5))["return_code"] == 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:

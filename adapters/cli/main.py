@@ -94,11 +94,22 @@ def _main(argv: Sequence[str] | None) -> int:
 
     server = sub.add_parser(
         "sim-server",
-        help="serve a simulated exchange over Kiwoom's REST protocol on loopback",
-        description="Start a Kiwoom-compatible REST server backed by the simulated exchange. "
-        "The first line on stdout is its base URL; it serves until interrupted.",
+        help="serve a simulated exchange over Kiwoom's REST and WebSocket protocols on loopback",
+        description="Start a Kiwoom-compatible REST and real-time WebSocket server backed by "
+        "the simulated exchange. The first line on stdout is its REST base URL, the second its "
+        "WebSocket base URL (path /api/dostk/websocket); it serves until interrupted.",
     )
     add_sim_server_arguments(server)
+    from adapters.cli.watch import add_arguments as add_watch_arguments
+
+    watch = sub.add_parser(
+        "watch",
+        help="a live view of the account's orders from the real-time feed (after a reconcile)",
+        description="Reconcile the account over REST, then print one line per change of every "
+        "order from Kiwoom's real-time feed (type 00). Credentials come from KIWOOM_APPKEY and "
+        "KIWOOM_SECRETKEY.",
+    )
+    add_watch_arguments(watch)
     cancel = sub.add_parser(
         "cancel",
         help="cancel an order through Kiwoom (kt10003), only if the engine allows it",
@@ -165,6 +176,11 @@ def _main(argv: Sequence[str] | None) -> int:
         from adapters.cli.sim_server import run_sim_server
 
         return run_sim_server(args, sys.stdout, sys.stderr)
+
+    if args.command == "watch":
+        from adapters.cli.watch import run_watch
+
+        return run_watch(args, sys.stdout, sys.stderr)
 
     if args.command in ("cancel", "open-orders"):
         from adapters.cli.kiwoom_cli import run_cancel, run_open_orders

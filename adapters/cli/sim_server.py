@@ -1,7 +1,9 @@
 """``order-engine sim-server``: serve the Kiwoom-compatible simulator until interrupted.
 
-The first line on standard output is the base URL (``http://127.0.0.1:PORT``), flushed at once,
-so that a script or a test can start the server with ``--port 0`` and read where it listens.
+The first line on standard output is the REST base URL (``http://127.0.0.1:PORT``), the second
+the WebSocket base URL of the real-time feed (``ws://127.0.0.1:PORT``; the path is
+``/api/dostk/websocket``, as Kiwoom's), flushed at once, so that a script or a test can start the
+server with ``--port 0`` and read where it listens.
 Ctrl-C or SIGTERM stops it cleanly (exit status 0). The server listens on loopback only unless
 ``--public`` is given: it hands out tokens to anyone who asks.
 """
@@ -11,14 +13,15 @@ from __future__ import annotations
 import argparse
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 from typing import IO
 
 from adapters.kiwoom.simserver import SimServer
 from adapters.kiwoom.transport import is_loopback
 
-__all__ = ["add_arguments", "run_sim_server"]
+__all__ = ["add_arguments", "positive_seconds", "run_sim_server", "stop_on_sigterm"]
 
 
 def _whole(minimum: int) -> Callable[[str], int]:
@@ -32,6 +35,17 @@ def _whole(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def positive_seconds(text: str) -> float:
+    """Parse a positive, finite number of seconds (an argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected positive seconds, not {text!r}")
+    return value
 
 
 def _rate(text: str) -> int | None:
@@ -78,6 +92,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="delay between the order server's answer and the venue acting on it (default 0)",
     )
     parser.add_argument(
+        "--ws-port", type=_whole(0), default=0, help="WebSocket port (default 0: any free port)"
+    )
+    parser.add_argument(
+        "--ws-ping",
+        type=positive_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="seconds between the feed's PING messages; a session that does not echo one by "
+        "the next is closed (default 10)",
+    )
+    parser.add_argument(
         "--no-market",
         action="store_true",
         help="no random-walk market: nothing fills on its own",
@@ -104,6 +129,8 @@ def run_sim_server(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -
         step_ms=args.step_ms,
         venue_ms=args.venue_ms,
         market=not args.no_market,
+        ws_port=args.ws_port,
+        ws_ping_interval=args.ws_ping,
     )
     try:
         server.start()
@@ -113,31 +140,39 @@ def run_sim_server(args: argparse.Namespace, stdout: IO[str], stderr: IO[str]) -
         )
         return 2
     stop = threading.Event()
-    previous = None
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-
-        def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
-            stop.set()
-
-        previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        stdout.write(server.base_url + "\n")
-        stdout.flush()
-        rate = "unlimited" if args.rate is None else f"{args.rate}/s per api-id"
-        print(
-            f"Kiwoom simulator: seed {args.seed}, rate {rate}, "
-            f"sessions {'on' if args.sessions else 'off'}, "
-            f"market {'off' if args.no_market else 'on'}. Ctrl-C to stop.",
-            file=stderr,
-        )
-        stderr.flush()
-        while not stop.wait(0.2):
-            pass
+        with stop_on_sigterm(stop):
+            stdout.write(server.base_url + "\n" + server.ws_url + "\n")
+            stdout.flush()
+            rate = "unlimited" if args.rate is None else f"{args.rate}/s per api-id"
+            print(
+                f"Kiwoom simulator: seed {args.seed}, rate {rate}, "
+                f"sessions {'on' if args.sessions else 'off'}, "
+                f"market {'off' if args.no_market else 'on'}. Ctrl-C to stop.",
+                file=stderr,
+            )
+            stderr.flush()
+            while not stop.wait(0.2):
+                pass
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
-        if in_main and previous is not None:
-            signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+@contextmanager
+def stop_on_sigterm(stop: threading.Event) -> Iterator[threading.Event]:
+    """Set ``stop`` on SIGTERM while in the block (main thread only; elsewhere: no handler)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_sigterm(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -36,6 +36,14 @@ from adapters.kiwoom.errors import (
     TransportError,
     UnexpectedFailure,
 )
+from adapters.kiwoom.feed import (
+    MOCK_WS_URL,
+    REAL_WS_URL,
+    FeedError,
+    FeedStats,
+    KiwoomFeed,
+    check_ws_url,
+)
 from adapters.kiwoom.pacing import Pacer
 from adapters.kiwoom.realtime import RealtimeError, events_from_frame, events_from_values
 from adapters.kiwoom.secret import Secret
@@ -43,8 +51,10 @@ from adapters.kiwoom.transport import MOCK_URL, REAL_URL, Transport
 
 __all__ = [
     "MOCK_URL",
+    "MOCK_WS_URL",
     "NOT_RECEIVED",
     "REAL_URL",
+    "REAL_WS_URL",
     "AnswerTooLarge",
     "ApiError",
     "AuthError",
@@ -52,10 +62,13 @@ __all__ = [
     "ConnectFailed",
     "ConnectionLost",
     "Credentials",
+    "FeedError",
+    "FeedStats",
     "InputError",
     "KiwoomBroker",
     "KiwoomClient",
     "KiwoomError",
+    "KiwoomFeed",
     "NotJson",
     "OpenOrder",
     "OrderAnswer",
@@ -79,6 +92,7 @@ __all__ = [
     "Transport",
     "TransportError",
     "UnexpectedFailure",
+    "check_ws_url",
     "events_from_frame",
     "events_from_values",
 ]

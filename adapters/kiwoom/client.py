@@ -42,6 +42,8 @@ __all__ = [
     "parse_number",
     "parse_price",
     "plain_code",
+    "read_venue",
+    "row_code",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,19 @@ def plain_code(value: object) -> str:
     if len(text) != 6 or not text.isascii() or not text.isalnum():
         raise InputError(f"not a stock code: {value!r}")
     return text
+
+
+def row_code(value: object) -> str:
+    """Return the plain code of a status row's ``stk_cd``: ``005930``, ``A005930``, ``Q500001``.
+
+    Account-history rows prefix the code with one letter (A stock, J ELW, Q ETN); order TRs
+    take the plain code. Stricter :func:`plain_code` guards what is sent.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) == 7 and text[0] in "AJQ":
+            return plain_code(text[1:])
+    return plain_code(value)
 
 
 def _ord_no(value: object, field: str = "ord_no") -> str:
@@ -171,21 +186,24 @@ class OpenOrder:
 
     @classmethod
     def from_kiwoom(cls, row: Mapping[str, Any]) -> OpenOrder:
-        """Read one ``oso`` row."""
-        venue = {"1": "KRX", "2": "NXT"}.get(str(row.get("stex_tp", "1")), "KRX")
-        if str(row.get("sor_yn", "N")).upper() == "Y":
-            venue = "SOR"
+        """Read one ``oso`` row, as documented or as seen in the wild.
+
+        Codes come plain (``005930``) or prefixed (``A005930``); numbers plain (``"10"``) or
+        zero-padded (``"000000000010"``), prices possibly signed (``"+74100"``); the venue is
+        ``stex_tp`` (``1``/``2``, or the text ``KRX``/``NXT``), ``sor_yn`` ``Y`` making it SOR.
+        """
+        venue = read_venue(row.get("stex_tp", ""), row.get("stex_tp_txt", ""), row.get("sor_yn"))
         orig = _ord_no(row.get("orig_ord_no") or NO_ORDER, "orig_ord_no")
         return cls(
             ord_no=_ord_no(row.get("ord_no")),
             orig_ord_no="" if orig == NO_ORDER else orig,
-            stk_cd=plain_code(row.get("stk_cd")),
+            stk_cd=row_code(row.get("stk_cd")),
             side=_side(row.get("io_tp_nm")),
             qty=parse_number(row.get("ord_qty"), "ord_qty"),
             price=parse_price(row.get("ord_pric", "0"), "ord_pric"),
             open_qty=parse_number(row.get("oso_qty"), "oso_qty"),
             filled_qty=parse_number(row.get("cntr_qty", "0"), "cntr_qty"),
-            status=str(row.get("ord_stt", "")),
+            status=str(row.get("ord_stt", "")).strip(),
             exchange=venue,
         )
 
@@ -214,15 +232,18 @@ class OrderDetail:
 
     @classmethod
     def from_kiwoom(cls, row: Mapping[str, Any]) -> OrderDetail:
-        """Read one ``acnt_ord_cntr_prps_dtl`` row."""
+        """Read one ``acnt_ord_cntr_prps_dtl`` row, as documented or as seen in the wild.
+
+        Numbers come 10-character padded (``"0000000001"``, the documented form), 12-character
+        padded or plain; codes with a one-letter prefix (``A``, ``J``, ``Q``) or without. The
+        kind is ``mdfy_cncl`` (``정정``/``취소``), else read from ``io_tp_nm`` (``매수취소``).
+        """
         orig = _ord_no(row.get("ori_ord") or NO_ORDER, "ori_ord")
-        kind = str(row.get("mdfy_cncl", "")).strip()
-        if kind not in ("", "정정", "취소"):
-            raise InputError(f"mdfy_cncl is neither 정정 nor 취소: {kind!r}")
+        kind = _detail_kind(row.get("mdfy_cncl"), row.get("io_tp_nm"))
         return cls(
             ord_no=_ord_no(row.get("ord_no")),
             orig_ord_no="" if orig == NO_ORDER else orig,
-            stk_cd=plain_code(row.get("stk_cd")),
+            stk_cd=row_code(row.get("stk_cd")),
             side=_side(row.get("io_tp_nm")),
             kind=kind,
             status=str(row.get("acpt_tp", "")).strip(),
@@ -232,8 +253,40 @@ class OrderDetail:
             filled_qty=parse_number(row.get("cntr_qty", "0"), "cntr_qty"),
             fill_price=parse_price(row.get("cntr_uv", "0"), "cntr_uv"),
             open_qty=parse_number(row.get("ord_remnq", "0"), "ord_remnq"),
-            exchange=str(row.get("dmst_stex_tp", "KRX")).strip() or "KRX",
+            exchange=read_venue(row.get("dmst_stex_tp", ""), "", None),
         )
+
+
+def _detail_kind(mdfy_cncl: object, io_tp_nm: object) -> str:
+    """Return ``""``, ``"정정"`` or ``"취소"`` from kt00007's ``mdfy_cncl`` or ``io_tp_nm``."""
+    text = mdfy_cncl.strip() if isinstance(mdfy_cncl, str) else ""
+    if mdfy_cncl is not None and not isinstance(mdfy_cncl, str):
+        raise InputError(f"mdfy_cncl is not text: {mdfy_cncl!r}")
+    if not text and isinstance(io_tp_nm, str):
+        text = io_tp_nm.strip()
+        if "정정" not in text and "취소" not in text:
+            return ""
+    for kind in ("정정", "취소"):
+        if kind in text:
+            return kind
+    raise InputError(f"mdfy_cncl is neither 정정 nor 취소: {mdfy_cncl!r}")
+
+
+def read_venue(stex: object, text: object, sor_yn: object) -> str:
+    """Return ``KRX``, ``NXT`` or ``SOR`` from a row's venue fields, whichever form they take.
+
+    ``stex`` is a code (``1`` KRX, ``2`` NXT, ``0`` integrated) or a name (``KRX``, ``NXT``,
+    ``SOR``, ``%``); ``text`` the venue's name when ``stex`` is a code; ``sor_yn`` ``Y`` is SOR.
+    Empty or unknown values read as KRX, the venue of every mock order.
+    """
+    if isinstance(sor_yn, str) and sor_yn.strip().upper() in ("Y", "1"):
+        return "SOR"
+    for value in (stex, text):
+        name = value.strip().upper() if isinstance(value, str) else ""
+        found = {"1": "KRX", "KRX": "KRX", "2": "NXT", "NXT": "NXT", "SOR": "SOR"}.get(name)
+        if found is not None:
+            return found
+    return "KRX"
 
 
 def _qty_text(qty: int | str, field: str, *, zero_means_all: bool) -> str:

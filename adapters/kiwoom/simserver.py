@@ -11,6 +11,10 @@ ordered get a seeded random walk of bars, one per ``step_ms`` of wall time, fed 
 of each request, so fills happen along a real price path and race cancels for real;
 :meth:`SimServer.trade` prints a trade on demand. Faults are scripted with :meth:`SimServer.inject`.
 
+The same server speaks Kiwoom's real-time WebSocket (:attr:`SimServer.ws_url`, path
+``/api/dostk/websocket``): LOGIN with a token it issued, REG, PING, and a type-00 frame for every
+change of every order, in the official shape; :meth:`SimServer.inject_ws` scripts its faults.
+
 A Korea-time midnight starts a fresh exchange for the new day: the old day's open orders expire,
 order numbers restart at ``0000001``, the old day stays readable through kt00007 (``ord_dt``) and
 its numbers are unknown to the order TRs (RC4032).
@@ -44,6 +48,8 @@ from typing import Any, Final
 import attrs
 
 from adapters.broker import Ticket, TicketStatus
+from adapters.kiwoom.ws_frames import FrameWriter, real_frame
+from adapters.kiwoom.ws_server import WS_PATH, FeedServer, WsFault
 from adapters.sim.exchange import ORDER_TYPES, RC_UNKNOWN_ORDER, SimError, SimExchange, TruthOrder
 from adapters.sim.latency import Delay, Latency
 from adapters.sim.market import Bar, random_walk
@@ -69,6 +75,7 @@ _TR_PATHS: Final = {
     "/api/dostk/acnt": frozenset({"ka10075", "kt00007"}),
 }
 _KNOWN_TRS: Final = frozenset().union(*_TR_PATHS.values())
+_COUNTED: Final = _KNOWN_TRS | frozenset(_TOKEN_PATHS.values())
 _API_ID: Final = re.compile(r"[A-Za-z0-9_]{1,20}")
 _QTY: Final = re.compile(r"[0-9]{1,12}")
 _ORD_NO: Final = re.compile(r"[0-9]{7}")
@@ -76,6 +83,19 @@ _DATE: Final = re.compile(r"[0-9]{8}")
 _VENUES: Final = ("KRX", "NXT", "SOR")
 _NONE: Final = "0000000"
 _MAX_BODY: Final = 1 << 20
+#: The listen backlog: bursts of a few hundred connections queue instead of being reset.
+LISTEN_BACKLOG: Final = 512
+#: Default bounds of what the server keeps about its clients (see :class:`SimServer`).
+DEFAULT_LOG_LIMIT: Final = 10_000
+DEFAULT_TOKEN_LIMIT: Final = 1_000
+_STOCK_NAMES: Final = {
+    "005930": "삼성전자",
+    "000660": "SK하이닉스",
+    "069500": "KODEX 200",
+    "035420": "NAVER",
+    "035720": "카카오",
+    "005380": "현대차",
+}
 #: At most this many bar steps are fed per request: a long idle period jumps instead.
 _MAX_CATCH_UP: Final = 25
 
@@ -282,14 +302,28 @@ def _q(n: int) -> str:
     return f"{n:012d}"
 
 
+def _q10(n: int) -> str:
+    """Return a kt00007 number: left zero-padded to 10 characters (``0000000001``)."""
+    return f"{n:010d}"
+
+
 def _hhmmss(ts: datetime | None) -> str:
     return ts.astimezone(KST).strftime("%H%M%S") if ts is not None else "000000"
+
+
+def _colons(hhmmss: str) -> str:
+    """Return ``HH:mm:ss`` (kt00007's form) of ``HHmmss``; "" for ""."""
+    return f"{hhmmss[:2]}:{hhmmss[2:4]}:{hhmmss[4:]}" if len(hhmmss) == 6 else ""
+
+
+def _stock_name(stk_cd: str) -> str:
+    return _STOCK_NAMES.get(stk_cd, stk_cd)
 
 
 class _CancelRow:
     """A cancel order number of the day, for kt00007."""
 
-    __slots__ = ("done", "ord_no", "orig_ord_no", "qty", "status", "tm")
+    __slots__ = ("confirmed_tm", "done", "ord_no", "orig_ord_no", "qty", "status", "tm")
 
     def __init__(self, ord_no: str, orig_ord_no: str, qty: int, tm: str) -> None:
         self.ord_no = ord_no
@@ -298,6 +332,7 @@ class _CancelRow:
         self.done = 0  # shares the venue really cancelled
         self.status = "접수"
         self.tm = tm
+        self.confirmed_tm = ""
 
 
 class _Day:
@@ -309,16 +344,45 @@ class _Day:
         self.origin_ms = origin_ms  # server ms at the exchange's ms 0
         self.end_ms = end_ms  # server ms of the next Korea-time midnight
         self.times: dict[str, str] = {}
+        self.confirmed_at: dict[str, str] = {}
         self.last_fill: dict[str, int] = {}
+        self.last_qty: dict[str, int] = {}
+        self.last_exec: dict[str, str] = {}
+        self.reference: dict[str, int] = {}  # each symbol's first price of the day
         self.cancels: dict[str, _CancelRow] = {}
+        #: Set by the server when it speaks the WebSocket feed: frames of every change go out.
+        self.writer: FrameWriter | None = None
+        self.publish: Callable[[list[dict[str, Any]]], None] | None = None
         exchange.sink = self.on_event
 
+    def quote(self, stk_cd: str) -> str:
+        """Return the last price as Kiwoom signs it (+ above the day's first price, - below)."""
+        last = self.exchange.last_price(stk_cd)
+        if last is None:
+            return "0"
+        ref = self.reference.setdefault(stk_cd, last)
+        return ("+" if last > ref else "-" if last < ref else "") + str(last)
+
     def on_event(self, event: ev.Event) -> None:
-        """Record what the exchange delivers (times, last fill prices, cancel rows)."""
+        """Record what the exchange delivers (times, fills, cancel rows); publish its frames."""
+        self._record(event)
+        writer, publish = self.writer, self.publish
+        if writer is not None and publish is not None:
+            entries = writer.frames(event)
+            if entries:
+                publish([real_frame([entry]) for entry in entries])
+
+    def _record(self, event: ev.Event) -> None:
         if isinstance(event, ev.OrderAccepted | ev.OrderAmended):
             self.times.setdefault(event.ord_no, _hhmmss(event.ts))
+            if isinstance(event, ev.OrderAmended):
+                self.confirmed_at.setdefault(event.ord_no, _hhmmss(event.ts))
+        elif isinstance(event, ev.OrderConfirmed):
+            self.confirmed_at.setdefault(event.ord_no, _hhmmss(event.ts))
         elif isinstance(event, ev.OrderFilled):
             self.last_fill[event.ord_no] = event.price
+            self.last_qty[event.ord_no] = event.qty
+            self.last_exec[event.ord_no] = event.fill_id
         elif isinstance(event, ev.CancelAccepted):
             self.cancels[event.ord_no] = _CancelRow(
                 event.ord_no, event.orig_ord_no, event.qty, _hhmmss(event.ts)
@@ -328,6 +392,7 @@ class _Day:
             if row is not None:
                 row.done = event.qty
                 row.status = "확인"
+                row.confirmed_tm = _hhmmss(event.ts)
         elif isinstance(event, ev.CancelRejected) and event.ord_no:
             row = self.cancels.get(event.ord_no)
             if row is not None:
@@ -353,6 +418,7 @@ class _Walk:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, address: tuple[str, int], sim: SimServer) -> None:
         self.sim = sim
@@ -403,6 +469,15 @@ class SimServer:
     monotonic) drives the simulated clock and the rate limit, ``now`` (an aware datetime) gives the
     wall time of the start and of token expiry. ``credentials`` (appkey -> secretkey), when given,
     is checked at token issue; by default any non-empty appkey and secretkey are accepted.
+    ``account`` is the 10-digit account number the rows and frames carry. ``ws`` (default True)
+    also serves Kiwoom's real-time WebSocket (:mod:`adapters.kiwoom.ws_server`) on ``ws_port``,
+    with a PING every ``ws_ping_interval`` seconds: one type-00 frame per change of every order
+    (:mod:`adapters.kiwoom.ws_frames`); :attr:`ws_url` is its base URL.
+
+    Memory is bounded: :attr:`log` keeps the last ``log_limit`` calls (a deque), :attr:`calls`
+    counts known api-ids only (anything else under ``"(other)"``), and at most ``token_limit``
+    tokens are valid at once: issuing one more first drops the expired ones, then the oldest
+    (its next use gets 8005, and a client issues a new one, as it must on a real server).
     """
 
     def __init__(
@@ -421,6 +496,12 @@ class SimServer:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _korea_now,
         credentials: Mapping[str, str] | None = None,
+        account: str = "1234567890",
+        log_limit: int = DEFAULT_LOG_LIMIT,
+        token_limit: int = DEFAULT_TOKEN_LIMIT,
+        ws: bool = True,
+        ws_port: int = 0,
+        ws_ping_interval: float = 10.0,
     ) -> None:
         if type(seed) is not int:
             raise ValueError(f"seed must be an int, not {seed!r}")
@@ -432,6 +513,11 @@ class SimServer:
             raise ValueError(f"step_ms must be a positive int of ms, not {step_ms!r}")
         if type(venue_ms) is not int or not 0 <= venue_ms <= 60_000:
             raise ValueError(f"venue_ms must be an int of 0 to 60,000 ms, not {venue_ms!r}")
+        if not (isinstance(account, str) and len(account) == 10 and account.isdigit()):
+            raise ValueError(f"account must be 10 digits, not {account!r}")
+        for name, limit in (("log_limit", log_limit), ("token_limit", token_limit)):
+            if type(limit) is not int or limit < 1:
+                raise ValueError(f"{name} must be a positive int, not {limit!r}")
         if not isinstance(token_ttl, timedelta) or token_ttl <= timedelta(0):
             raise ValueError(f"token_ttl must be a positive timedelta, not {token_ttl!r}")
         self.host = host
@@ -453,10 +539,24 @@ class SimServer:
         else:
             self.sessions = sessions
         self.lock = threading.RLock()
+        self.account = account
+        self.token_limit = token_limit
+        self.ws = ws
+        self._ws_server: FeedServer | None = (
+            FeedServer(
+                check_token=self.token_appkey,
+                host=host,
+                port=ws_port,
+                ping_interval=ws_ping_interval,
+            )
+            if ws
+            else None
+        )
+        self._ticker: threading.Thread | None = None
         self.calls: Counter[str] = Counter()
-        self.log: list[ServerCall] = []
+        self.log: deque[ServerCall] = deque(maxlen=log_limit)
         self.throttled = 0
-        self._tokens: dict[str, datetime] = {}
+        self._tokens: dict[str, tuple[datetime, str]] = {}  # token -> (expiry, app key)
         self._rates: dict[str, int | None] = {}
         self._windows: dict[str, deque[float]] = {}
         self._faults: list[list[Any]] = []  # [Fault, times left]
@@ -491,8 +591,31 @@ class SimServer:
             name=f"SimServer:{self.port}",
         )
         self._thread.start()
+        if self._ws_server is not None:
+            try:
+                self._ws_server.start()
+            except BaseException:
+                self.stop()
+                raise
+            if self.market:
+                self._ticker = threading.Thread(
+                    target=self._tick, daemon=True, name=f"SimServer:{self.port}:ticker"
+                )
+                self._ticker.start()
         logger.debug("serving on %s", self.base_url)
         return self
+
+    def _tick(self) -> None:
+        """While WebSocket sessions listen, move the market along the wall clock by itself.
+
+        Without them the market moves lazily, at the start of each request.
+        """
+        feed = self._ws_server
+        assert feed is not None
+        while not self._stopped.wait(self.step_ms / 1000):
+            if feed.sessions:
+                with self.lock:
+                    self._sync()
 
     def stop(self) -> None:
         """Stop serving and drop every open connection (idempotent)."""
@@ -510,6 +633,10 @@ class SimServer:
                 conn.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._ws_server is not None:
+            self._ws_server.stop()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
         logger.debug("stopped")
 
     def run_forever(self) -> None:
@@ -556,6 +683,37 @@ class SimServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        """Return the WebSocket base URL ``ws://HOST:PORT`` (the path is ``/api/dostk/websocket``).
+
+        Raise RuntimeError when the server was made with ``ws=False`` or is not started.
+        """
+        if self._ws_server is None:
+            raise RuntimeError("this SimServer has no WebSocket feed (ws=False)")
+        return self._ws_server.url
+
+    @property
+    def ws_endpoint(self) -> str:
+        """Return the full WebSocket URL, ``ws://HOST:PORT/api/dostk/websocket``."""
+        return self.ws_url + WS_PATH
+
+    @property
+    def feed(self) -> FeedServer:
+        """Return the WebSocket side (its counters: ``published``, ``sent``, ``logins``)."""
+        if self._ws_server is None:
+            raise RuntimeError("this SimServer has no WebSocket feed (ws=False)")
+        return self._ws_server
+
+    def inject_ws(self, fault: WsFault) -> None:
+        """Script a WebSocket fault (see :class:`~adapters.kiwoom.ws_server.WsFault`).
+
+        A frame sent *before* the REST answer of its order is a REST fault:
+        ``inject(Fault(FaultKind.DELAY, "kt10000", delay=0.3))`` holds the answer back while the
+        frames go out; a frame *after* the answer is ``WsFault(WsFaultKind.DELAY, ...)``.
+        """
+        self.feed.inject(fault)
+
     # -- inspection and control --------------------------------------------------------------
     @property
     def exchange(self) -> SimExchange:
@@ -571,7 +729,9 @@ class SimServer:
     def trade(self, stk_cd: str, price: int, volume: int) -> None:
         """Print a trade of ``volume`` shares at ``price``: resting orders it reaches fill."""
         with self.lock:
-            exchange = self._sync().exchange
+            day = self._sync()
+            exchange = day.exchange
+            day.reference.setdefault(stk_cd, price)
             exchange.on_bar(Bar.tick(stk_cd, exchange.now_ms, price, volume))
             exchange.advance(exchange.now_ms)
 
@@ -587,12 +747,32 @@ class SimServer:
         with self.lock:
             self._tokens.clear()
 
-    def issue_token(self) -> str:
-        """Return a fresh valid token without a request (a test shortcut)."""
+    def issue_token(self, appkey: str = "direct") -> str:
+        """Return a fresh valid token of ``appkey`` without a request (a test shortcut)."""
         with self.lock:
-            token = secrets.token_urlsafe(32)
-            self._tokens[token] = self._now() + self.token_ttl
-            return token
+            return self._new_token(appkey)[0]
+
+    def _new_token(self, appkey: str) -> tuple[str, datetime]:
+        """Issue a token (under the lock), keeping at most ``token_limit`` valid ones."""
+        now = self._now()
+        tokens = self._tokens
+        if len(tokens) >= self.token_limit:
+            for old in [t for t, (expires, _key) in tokens.items() if now >= expires]:
+                del tokens[old]
+            while len(tokens) >= self.token_limit:
+                del tokens[next(iter(tokens))]  # the oldest: dicts keep insertion order
+        token = secrets.token_urlsafe(32)
+        expires = now + self.token_ttl
+        tokens[token] = (expires, appkey)
+        return token, expires
+
+    def token_appkey(self, token: str) -> str | None:
+        """Return the app key ``token`` was issued to while it is valid, else None (thread-safe).
+
+        The WebSocket side checks LOGIN tokens with it.
+        """
+        with self.lock:
+            return self._tokens[token][1] if self._valid(token) else None
 
     def wait_idle(self, timeout: float = 5.0) -> bool:
         """Wait until no request is being handled (delayed answers written); False on timeout."""
@@ -626,8 +806,22 @@ class SimServer:
             sessions=self.sessions,
         )
         day = _Day(exchange, origin, end)
+        if self.ws:
+            day.writer = FrameWriter(
+                lambda: exchange.orders,
+                account=self.account,
+                quote=day.quote,
+                names=_stock_name,
+                trade_type=lambda order: _TRDE_NAMES[self._trde(order)],
+            )
+            day.publish = self._publish
         self._days[day.date] = day
         return day
+
+    def _publish(self, frames: list[dict[str, Any]]) -> None:
+        feed = self._ws_server
+        if feed is not None:
+            feed.publish(frames)
 
     def _elapsed_ms(self) -> int:
         ms = int((self._clock() - self._clock0) * 1000)
@@ -687,6 +881,7 @@ class SimServer:
         if exchange.last_price(stk_cd) is None:
             bar = next(walk.bars)[0]
             exchange.on_bar(bar._replace(at_ms=exchange.now_ms))
+            day.reference.setdefault(stk_cd, bar.close)
             walk.next_due = ((day.origin_ms + exchange.now_ms) // self.step_ms + 1) * self.step_ms
 
     # -- HTTP --------------------------------------------------------------------------------
@@ -731,7 +926,7 @@ class SimServer:
         body = {} if path in _TOKEN_PATHS else (self._parse(raw) or {})
         fault: Fault | None = None
         with self.lock:
-            self.calls[api_id] += 1
+            self.calls[api_id if api_id in _COUNTED else "(other)"] += 1
             try:
                 fault = self._take_fault(api_id)
                 if fault is not None and not fault.kind.processed:
@@ -897,7 +1092,7 @@ class SimServer:
                 if api_id == "ka10075":
                     name, rows = "oso", self._open_rows(day, parsed, key)
                 else:
-                    name, rows = "acnt_ord_cntr_prps_dtl", self._detail_rows(parsed, key)
+                    name, rows = "acnt_ord_cntr_prps_dtl", self._detail_rows(day, parsed, key)
                 return self._page(api_id, name, rows)
         except _BadInput as bad:
             return _reply(api_id, bad.payload())
@@ -909,9 +1104,13 @@ class SimServer:
 
     @staticmethod
     def _parse(raw: bytes) -> dict[str, Any] | None:
+        """Return the JSON object of ``raw``; None (an input error, logged) when it is not one."""
         try:
             value = json.loads(raw.decode("utf-8")) if raw.strip() else {}
         except (UnicodeDecodeError, ValueError):
+            return None
+        except RecursionError:  # nested too deeply for the parser: refused, never a crash
+            logger.warning("refused a request body nested too deeply to parse (%d bytes)", len(raw))
             return None
         return value if isinstance(value, dict) else None
 
@@ -954,9 +1153,7 @@ class SimServer:
         if body.get("grant_type") != "client_credentials":
             msg = f"{_AUTH_FAILED}[8011:grant_type이 올바르지 않습니다]"
             return {"return_code": 3, "return_msg": msg}
-        token = secrets.token_urlsafe(32)
-        expires = self._now() + self.token_ttl
-        self._tokens[token] = expires
+        token, expires = self._new_token(str(body.get("appkey")))
         return {
             "expires_dt": expires.astimezone(KST).strftime("%Y%m%d%H%M%S"),
             "token_type": "bearer",
@@ -977,10 +1174,10 @@ class SimServer:
         return {"return_code": 0, "return_msg": _OK}
 
     def _valid(self, token: str) -> bool:
-        expires = self._tokens.get(token)
-        if expires is None:
+        entry = self._tokens.get(token)
+        if entry is None:
             return False
-        if self._now() >= expires:
+        if self._now() >= entry[0]:
             del self._tokens[token]
             return False
         return True
@@ -1097,6 +1294,8 @@ class SimServer:
             return _rc(*RC_UNKNOWN_ORDER)
         exchange = day.exchange
         open_now = 0 if orig.inflight_all else orig.leaves - orig.inflight
+        if day.writer is not None:
+            day.writer.cancel_all_qty = open_now  # the shares a cancel of "all" takes
         try:
             ticket = exchange.cancel(orig_ord_no=orig.ord_no, qty=qty)
         except SimError:
@@ -1153,6 +1352,7 @@ class SimServer:
     def _open_rows_of(
         self, day: _Day, key: str, stk_cd: str, side: Side | None, stex: str
     ) -> Iterator[dict[str, str]]:
+        """Yield ka10075 rows as the official example has them: plain numbers and codes."""
         for order in sorted(day.exchange.open_orders(), key=lambda o: o.ord_no):
             if order.ord_no < key or (stk_cd and order.stk_cd != stk_cd):
                 continue
@@ -1162,27 +1362,48 @@ class SimServer:
             if stex not in ("0", code):
                 continue
             last = day.last_fill.get(order.ord_no)
+            quote = day.quote(order.stk_cd)
             yield {
+                "acnt_no": self.account,
                 "ord_no": order.ord_no,
-                "orig_ord_no": order.origin or _NONE,
-                "stk_cd": "A" + order.stk_cd,
+                "mang_empno": "",
+                "stk_cd": order.stk_cd,
+                "tsk_tp": "",
                 "ord_stt": "체결" if order.filled else "확인" if order.confirmed else "접수",
-                "ord_qty": _q(order.qty),
-                "ord_pric": _q(order.price),
-                "oso_qty": _q(order.leaves),
-                "cntr_qty": _q(order.filled),
-                "cntr_pric": _q(last) if last is not None else "",
+                "stk_nm": _stock_name(order.stk_cd),
+                "ord_qty": str(order.qty),
+                "ord_pric": str(order.price),
+                "oso_qty": str(order.leaves),
+                "cntr_tot_amt": str(order.notional),
+                "orig_ord_no": order.origin or _NONE,
                 "io_tp_nm": self._io(order, "정정" if order.origin else ""),
                 "trde_tp": _TRDE_NAMES[self._trde(order)],
                 "tm": day.times.get(order.ord_no, "000000"),
+                "cntr_no": day.last_exec.get(order.ord_no, ""),
+                "cntr_pric": str(last) if last is not None else "0",
+                "cntr_qty": str(order.filled),
+                "cur_prc": quote,
+                "sel_bid": quote,
+                "buy_bid": quote,
+                "unit_cntr_pric": str(last) if last is not None else "",
+                "unit_cntr_qty": str(day.last_qty[order.ord_no]) if last is not None else "",
+                "tdy_trde_cmsn": "0",
+                "tdy_trde_tax": "0",
+                "ind_invsr": "",
                 "stex_tp": code,
                 "stex_tp_txt": text,
                 "sor_yn": sor,
+                "stop_pric": "",
             }
 
-    def _detail_rows(self, body: Mapping[str, Any], key: str) -> Iterator[dict[str, str]]:
-        """Check a kt00007 body; yield its rows: every order number of the day, in order."""
-        ord_dt = _field(body, "ord_dt")
+    def _detail_rows(
+        self, day: _Day, body: Mapping[str, Any], key: str
+    ) -> Iterator[dict[str, str]]:
+        """Check a kt00007 body; yield its rows: every order number of the day, in order.
+
+        ``ord_dt`` is optional: empty or missing means today (the server's Korea-time day).
+        """
+        ord_dt = _field(body, "ord_dt", required=False) or day.date
         if not _DATE.fullmatch(ord_dt):
             raise _BadInput("1517", "ord_dt")
         for name in ("qry_tp", "stk_bond_tp"):
@@ -1198,14 +1419,15 @@ class SimServer:
         if start and not _ORD_NO.fullmatch(start):
             raise _BadInput("1517", "fr_ord_no")
         venue = _choice(body, "dmst_stex_tp", ("%", *_VENUES), required=False)
-        day = self._days.get(ord_dt)
-        if day is None:
+        found = self._days.get(ord_dt)
+        if found is None:
             return iter(())
-        return self._detail_rows_of(day, max(key, start), stk_cd, side, venue.strip("%"))
+        return self._detail_rows_of(found, max(key, start), stk_cd, side, venue.strip("%"))
 
     def _detail_rows_of(
         self, day: _Day, key: str, stk_cd: str, side: Side | None, venue: str
     ) -> Iterator[dict[str, str]]:
+        """Yield kt00007 rows as the official table and example have them."""
         orders = day.exchange.orders
         numbers = sorted(n for n in (*orders, *day.cancels) if n >= key)
         for ord_no in numbers:
@@ -1215,39 +1437,55 @@ class SimServer:
                 continue
             if venue and order.exchange != venue:
                 continue
+            row = {
+                "ord_no": ord_no,
+                "stk_cd": "A" + order.stk_cd,
+                "trde_tp": _TRDE_NAMES[self._trde(order)],
+                "crd_tp": "보통매매",
+                "ord_qty": "",
+                "ord_uv": _q10(order.price),
+                "cnfm_qty": "",
+                "acpt_tp": "",
+                "rsrv_tp": "",
+                "ord_tm": "",
+                "ori_ord": "",
+                "stk_nm": _stock_name(order.stk_cd),
+                "io_tp_nm": f"현금{order.side.label}",
+                "loan_dt": "",
+                "cntr_qty": _q10(0),
+                "cntr_uv": _q10(0),
+                "ord_remnq": _q10(0),
+                "comm_ord_tp": "OpenAPI",
+                "mdfy_cncl": "",
+                "cnfm_tm": "",
+                "dmst_stex_tp": order.exchange,
+                "cond_uv": _q10(0),
+            }
             if cancel is None:
-                yield {
-                    "ord_no": ord_no,
-                    "ori_ord": order.origin or _NONE,
-                    "stk_cd": "A" + order.stk_cd,
-                    "io_tp_nm": self._io(order, "정정" if order.origin else ""),
-                    "mdfy_cncl": "정정" if order.origin else "",
-                    "acpt_tp": "거부" if order.rejected else "확인" if order.confirmed else "접수",
-                    "ord_qty": _q(order.qty),
-                    "ord_uv": _q(order.price),
-                    "cnfm_qty": _q(order.qty if order.confirmed and not order.rejected else 0),
-                    "cntr_qty": _q(order.filled),
-                    "cntr_uv": str(order.notional // order.filled if order.filled else 0),
-                    "ord_remnq": _q(order.leaves),
-                    "dmst_stex_tp": order.exchange,
-                    "trde_tp": self._trde(order),
-                    "ord_tm": day.times.get(ord_no, "000000"),
-                }
+                confirmed = order.confirmed and not order.rejected
+                row.update(
+                    ord_qty=_q10(order.qty),
+                    cnfm_qty=_q10(order.qty if confirmed else 0),
+                    acpt_tp="거부" if order.rejected else "확인" if order.confirmed else "접수",
+                    ord_tm=_colons(day.times.get(ord_no, "000000")),
+                    ori_ord=order.origin or _NONE,
+                    cntr_qty=_q10(order.filled),
+                    cntr_uv=_q10(order.notional // order.filled if order.filled else 0),
+                    ord_remnq=_q10(order.leaves),
+                    mdfy_cncl="정정" if order.origin else "",
+                    cnfm_tm=_colons(day.confirmed_at.get(ord_no, "")),
+                )
+                if order.origin:
+                    row["io_tp_nm"] = f"{order.side.label}정정"
             else:
-                yield {
-                    "ord_no": ord_no,
-                    "ori_ord": cancel.orig_ord_no,
-                    "stk_cd": "A" + order.stk_cd,
-                    "io_tp_nm": order.side.label + "취소",
-                    "mdfy_cncl": "취소",
-                    "acpt_tp": cancel.status,
-                    "ord_qty": _q(cancel.qty),
-                    "ord_uv": _q(order.price),
-                    "cnfm_qty": _q(cancel.done),
-                    "cntr_qty": _q(0),
-                    "cntr_uv": "0",
-                    "ord_remnq": _q(0),
-                    "dmst_stex_tp": order.exchange,
-                    "trde_tp": self._trde(order),
-                    "ord_tm": cancel.tm,
-                }
+                row.update(
+                    ord_qty=_q10(cancel.qty),
+                    cnfm_qty=_q10(cancel.done),
+                    acpt_tp=cancel.status,
+                    ord_tm=_colons(cancel.tm),
+                    ori_ord=cancel.orig_ord_no,
+                    io_tp_nm=f"{order.side.label}취소",
+                    mdfy_cncl="취소",
+                    cnfm_tm=_colons(cancel.confirmed_tm),
+                )
+            yield row

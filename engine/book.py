@@ -726,8 +726,12 @@ class OrderBook:
             return None
         record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.cancel_no == e.ord_no:
-            if record.accepted == e.qty:
-                return order  # the same acceptance delivered again
+            if record.accepted == e.qty or (
+                record.cancel_all and record.accepted != -1 and 0 in (record.accepted, e.qty)
+            ):
+                # The same acceptance delivered again (a cancel-all's may say "all", 0, or the
+                # shares it resolved to: the REST answer and the real-time 접수 differ so).
+                return order
             if record.accepted != -1:
                 raise _bad(
                     e,

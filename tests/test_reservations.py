@@ -157,3 +157,17 @@ def test_a_fill_racing_a_modify_of_all_ends_both_cleanly() -> None:
     assert original.state is OrderState.REPLACED and not original.modify_all_pending
     assert order is not None and order.qty == 6
     _same_after_replay(book)
+
+
+def test_a_cancel_all_accepted_as_all_and_again_with_its_size_is_one_acceptance() -> None:
+    book = _book(filled=4)
+    request = book.request_cancel(NO, "0")
+    book.apply(ev.CancelAccepted("0000009", NO, 0, request_id=request.request_id))  # REST
+    before = book.snapshot()
+    book.apply(ev.CancelAccepted("0000009", NO, 6))  # the real-time 접수 names its size
+    assert book.snapshot() == before
+    with pytest.raises(InvalidEvent):  # a partial cancel's acceptance must agree exactly
+        partial = _book()
+        r = partial.request_cancel(NO, 3)
+        partial.apply(ev.CancelAccepted("0000009", NO, 3, request_id=r.request_id))
+        partial.apply(ev.CancelAccepted("0000009", NO, 4))

@@ -50,16 +50,21 @@ class ExampleStrategy(Strategy):
         self._actions: dict[str, int] = {}
 
     def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
-        self._step += 1
-        rng = self.rng
+        self._step = step = self._step + 1
         due = self._due
-        while due and due[0][0] <= self._step:
-            _, ord_no = due.popleft()
-            self._act(harness, ord_no)
-        quota = min(self.orders, -(-self.orders * self._step // self._placing_steps))
-        count = len(bars)
-        while self.orders - self.remaining < quota:
-            self._place(harness, bars[int(rng.random() * count)])
+        if due and due[0][0] <= step:
+            act = self._act
+            while due and due[0][0] <= step:
+                act(harness, due.popleft()[1])
+        orders = self.orders
+        if orders - self.remaining < orders:
+            quota = -(-orders * step // self._placing_steps)
+            if orders - self.remaining < quota:
+                rand = self.rng.random
+                count = len(bars)
+                quota = min(orders, quota)
+                while orders - self.remaining < quota:
+                    self._place(harness, bars[int(rand() * count)])
 
     def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
         self._later(event.ord_no)  # type: ignore[union-attr]

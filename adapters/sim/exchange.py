@@ -17,6 +17,7 @@ import random
 from bisect import insort
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from heapq import heappush
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -171,6 +172,16 @@ class _Book:
 
 BUY, SELL = 0, 1  # the two sides of a _Book
 _FIRST: Final = -(1 << 62)  # market orders come before every limit
+
+
+def _drop_finished(resting: list[TruthOrder]) -> list[TruthOrder]:
+    """Remove the finished orders at the front of ``resting`` (in place); return it."""
+    n = 1
+    end = len(resting)
+    while n < end and not resting[n].leaves:
+        n += 1
+    del resting[:n]
+    return resting
 
 
 def _side(order: TruthOrder) -> int:
@@ -370,9 +381,15 @@ class SimExchange:
             self._dt_ms = now
             self._now_dt = self.start + timedelta(milliseconds=now)
         event = cls(*args, ts=self._now_dt)
-        self._seq += 1
-        at = self._delivery.arrival(now, self._random)
-        heapq.heappush(self._queue, (at, self._seq, self._sink, (event,)))
+        self._seq = seq = self._seq + 1
+        channel = self._delivery  # inlined _Channel.arrival
+        span = channel.span
+        at = now + (channel.low + int(self._random() * span) if span > 1 else channel.low)
+        if channel.fifo:
+            if at < channel.last:
+                at = channel.last
+            channel.last = at
+        heappush(self._queue, (at, seq, self._sink, (event,)))
 
     def _answer(
         self,
@@ -781,18 +798,43 @@ class SimExchange:
                 raise SimError(f"a bar's stk_cd is a plain 6-character code, not {stk_cd!r}")
 
     def _match_bars(self, bars: Sequence[Bar]) -> None:
-        """Match bars already checked by :meth:`check_bars` (the harness's hot path)."""
+        """Match bars already checked by :meth:`check_bars` (the harness's hot path).
+
+        Most bars meet no resting order: those only become the symbol's last bar.
+        """
         books = self._books
         for bar in bars:
-            stk_cd, _, first, _, _, _, volume = bar
+            stk_cd, _, first, high, low, _, volume = bar
             book = books.get(stk_cd)
             if book is None:
                 book = books[stk_cd] = _Book()
                 self._reference[stk_cd] = first
             book.last = bar
-            left = book.left
-            left[BUY] = self._match_side(book, BUY, volume, first, bar.low, 1)
-            left[SELL] = self._match_side(book, SELL, volume, first, -bar.high, -1)
+            buys, sells = book.resting
+            caps = book.caps
+            # In priority order: when the best order is live and out of the bar's reach, so
+            # is every other one (dead orders wait for the list to outgrow its cap).
+            if buys and not buys[0].leaves:
+                buys = _drop_finished(buys)
+            if buys:
+                head = buys[0]
+                if not head.market and head.price < low and len(buys) <= caps[0]:
+                    buy_left = volume
+                else:
+                    buy_left = self._match_side(book, BUY, volume, first, low, 1)
+            else:
+                buy_left = volume
+            if sells and not sells[0].leaves:
+                sells = _drop_finished(sells)
+            if sells:
+                head = sells[0]
+                if not head.market and head.price > high and len(sells) <= caps[1]:
+                    sell_left = volume
+                else:
+                    sell_left = self._match_side(book, SELL, volume, first, -high, -1)
+            else:
+                sell_left = volume
+            book.left = [buy_left, sell_left]
 
     def _match_side(
         self, book: _Book, side: int, volume: int, first: int, bound: int, sign: int

@@ -22,7 +22,7 @@ import attrs
 from adapters.broker import CancelOutcome, Ticket, TicketStatus
 from adapters.sim.broker import SimBroker
 from adapters.sim.exchange import SimExchange, TruthOrder
-from adapters.sim.market import Bar
+from adapters.sim.market import Bar, _CheckedStep
 from engine import AnomalyKind, CancelDecision, Order, OrderBook, OrderState, Side
 from engine import events as ev
 
@@ -397,10 +397,16 @@ class Harness:
             return
         exchange = self.exchange
         at = bars[0].at_ms
-        exchange.check_bars(bars, at)  # a malformed step changes nothing
-        exchange.advance(at)
-        exchange._match_bars(bars)
+        if type(bars) is _CheckedStep and type(at) is int and at >= exchange._now:
+            pass  # made by the walk itself: well formed, all stamped ``at``
+        else:
+            exchange.check_bars(bars, at)  # a malformed step changes nothing
         queue = exchange._queue
+        if queue and queue[0][0] <= at:
+            exchange.advance(at)
+        else:
+            exchange._now = at  # nothing due: only the clock moves
+        exchange._match_bars(bars)
         if queue and queue[0][0] <= at:
             exchange.advance(at)  # facts of the bars that reach the engine with no delay
         self._on_bars(self, bars)
@@ -412,9 +418,11 @@ class Harness:
 
     def run(self, market: Iterable[Sequence[Bar]]) -> Report:
         """Step through ``market`` until it ends or the strategy is done; then :meth:`finish`."""
+        step = self.step
+        done = self.strategy.done
         for bars in market:
-            self.step(bars)
-            if self.strategy.done(self):
+            step(bars)
+            if done(self):
                 break
         return self.finish()
 

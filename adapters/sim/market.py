@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
-from typing import Final, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, NamedTuple
 
 __all__ = ["START_PRICES", "Bar", "random_walk", "round_to_tick", "tick_size"]
 
@@ -86,6 +86,16 @@ class Bar(NamedTuple):
         return ""
 
 
+class _CheckedStep(list[Bar]):
+    """One step of bars made by :func:`_walk` itself: well formed by construction.
+
+    Only :func:`adapters.sim.session.run_session` feeds these to the harness (which then skips
+    :meth:`SimExchange.check_bars`); :func:`random_walk` hands its callers plain lists.
+    """
+
+    __slots__ = ()
+
+
 def random_walk(
     symbols: Sequence[str],
     *,
@@ -102,42 +112,105 @@ def random_walk(
     well inside the daily band; each bar trades between 0 and ``max_volume`` shares and may
     reach one tick beyond its open and close. The walk has its own ``random.Random(seed)``.
     """
+    return _walk(symbols, steps, seed, step_ms, max_volume, start_prices, list)
+
+
+def _walk(
+    symbols: Sequence[str],
+    steps: int | None,
+    seed: int,
+    step_ms: int,
+    max_volume: int,
+    start_prices: dict[str, int] | None,
+    kind: Callable[[], list[Bar]],
+) -> Iterator[list[Bar]]:
+    """The walk of :func:`random_walk`, each step a new ``kind()`` list (checked eagerly)."""
     if not symbols:
         raise ValueError("at least one symbol is needed")
     if type(seed) is not int:
         raise ValueError(f"seed must be an int, not {seed!r}")
-    rng = random.Random(seed)
-    rand = rng.random
+    return _steps(list(symbols), steps, seed, step_ms, max_volume, start_prices, kind)
+
+
+def _steps(
+    symbols: list[str],
+    steps: int | None,
+    seed: int,
+    step_ms: int,
+    max_volume: int,
+    start_prices: dict[str, int] | None,
+    kind: Callable[[], list[Bar]],
+) -> Iterator[list[Bar]]:
+    rand = random.Random(seed).random
     volumes = max_volume + 1
-    starts = {s: (start_prices or START_PRICES).get(s, 50_000) for s in symbols}
-    prices = dict(starts)
-    step = 0
-    ticks = {s: tick_size(p) for s, p in prices.items()}
+    known = start_prices or START_PRICES
+    # One state per symbol: [code, price, its tick, the chance of a tick up at that price].
+    # The chance depends on the price alone, so it is computed once per price (same floats).
+    # A symbol named twice walks once (both bars share its price), as a dict of prices did.
+    state: dict[str, list[Any]] = {}
+    for stk_cd in symbols:
+        start = known.get(stk_cd, 50_000)
+        state.setdefault(stk_cd, [stk_cd, start, tick_size(start), _up_chances(start)])
+    walkers = [state[stk_cd] for stk_cd in symbols]
+    ticks: dict[int, int] = {}  # tick_size and round_to_tick, remembered per price
+    below_cache: dict[tuple[int, int], int] = {}
+
+    def tick_of(price: int) -> int:
+        tick = ticks.get(price)
+        if tick is None:
+            tick = ticks[price] = tick_size(price)
+        return tick
+
+    def below(price: int, tick: int) -> int:
+        """Return ``round_to_tick(price - tick)``."""
+        key = (price, tick)
+        lower = below_cache.get(key)
+        if lower is None:
+            lower = below_cache[key] = round_to_tick(price - tick)
+        return lower
+
     new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
-    while steps is None or step < steps:
+    step = 0
+    limit = 1 << 62 if steps is None else steps
+    while step < limit:
         at = step * step_ms
-        bars = []
-        for stk_cd in symbols:
-            last = prices[stk_cd]
-            tick = ticks[stk_cd]
-            start = starts[stk_cd]
-            up = 0.15 * (1 - 10 * (last - start) / start)
-            up = 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
+        bars = kind()
+        append = bars.append
+        for walker in walkers:
+            stk_cd, last, tick, ups = walker
+            up = ups.get(last)
+            if up is None:
+                up = ups[last] = ups[None](last)
             roll = rand()
             if roll < up:
                 close = last + tick
+                walker[1] = close
+                walker[2] = tick = tick_of(close)
+                high = close
+                low = last
             elif roll > 0.7 + up and last > tick:
-                close = round_to_tick(last - tick)  # the tick below may be finer
+                close = below(last, tick)  # the tick below may be finer
+                walker[1] = close
+                walker[2] = tick = tick_of(close)
+                high = last
+                low = close
             else:
-                close = last
-            if close != last:
-                prices[stk_cd] = close
-                ticks[stk_cd] = tick = tick_size(close)
+                close = high = low = last
             reach = rand()  # one draw for both: 20% a tick higher, 20% a tick lower
-            high = (close if close > last else last) + (tick if reach < 0.2 else 0)
-            low = close if close < last else last
-            if reach > 0.8 and low > tick:
-                low = round_to_tick(low - tick)
-            bars.append(new(Bar, (stk_cd, at, last, high, low, close, int(rand() * volumes))))
+            if reach < 0.2:
+                high += tick
+            elif reach > 0.8 and low > tick:
+                low = below(low, tick)
+            append(new(Bar, (stk_cd, at, last, high, low, close, int(rand() * volumes))))
         yield bars
         step += 1
+
+
+def _up_chances(start: int) -> dict[int | None, Any]:
+    """Return a cache of the chance of a tick up, per price; ``None`` maps to how to compute it."""
+
+    def chance(last: int) -> float:
+        up = 0.15 * (1 - 10 * (last - start) / start)
+        return 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
+
+    return {None: chance}

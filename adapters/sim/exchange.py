@@ -18,6 +18,7 @@ from bisect import insort
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from heapq import heappush
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -46,6 +47,7 @@ ORDER_TYPES: Final[dict[str, tuple[bool, str]]] = {
 }
 
 _MAX_QTY: Final = 10**12 - 1
+_FIRST: Final = -(1 << 62)  # market orders come before every limit
 _MAX_ORD_NO: Final = 9_999_999
 
 # Kiwoom order-server rejections (mock texts start with 모의투자; the real ones do not).
@@ -87,6 +89,7 @@ class TruthOrder:
         "ord_no",
         "origin",
         "price",
+        "prio",
         "qty",
         "rejected",
         "replaced",
@@ -130,6 +133,9 @@ class TruthOrder:
         self.rejected = False
         self.inflight = 0  # shares reserved by cancels and modifies on their way to the venue
         self.inflight_all = False
+        # Its place among resting orders: best price first (the highest buy, the lowest sell),
+        # market orders before all; then time.
+        self.prio = (_FIRST if market else -price if side is Side.BUY else price, seq)
 
     @property
     def state(self) -> OrderState:
@@ -171,7 +177,6 @@ class _Book:
 
 
 BUY, SELL = 0, 1  # the two sides of a _Book
-_FIRST: Final = -(1 << 62)  # market orders come before every limit
 
 
 def _drop_finished(resting: list[TruthOrder]) -> list[TruthOrder]:
@@ -188,9 +193,7 @@ def _side(order: TruthOrder) -> int:
     return BUY if order.side is Side.BUY else SELL
 
 
-def _priority(o: TruthOrder) -> tuple[int, int]:
-    """Best price first (the highest buy, the lowest sell), market orders before all; then time."""
-    return (_FIRST if o.market else -o.price if o.side is Side.BUY else o.price, o.seq)
+_priority = attrgetter("prio")  # the key of the resting lists
 
 
 class _Channel:
@@ -405,11 +408,10 @@ class SimExchange:
         rejection of a cancel): both arrive together, the answer first.
         """
         code, message = rc if rc is not None else ("", "")
-        self._seq += 1
+        self._seq = seq = self._seq + 1
         at = self._delivery.arrival(self._now, self._random)
-        heapq.heappush(
-            self._queue,
-            (at, self._seq, self._resolve, (ticket, status, ord_no, code, message, event)),
+        heappush(
+            self._queue, (at, seq, self._resolve, (ticket, status, ord_no, code, message, event))
         )
 
     def _resolve(
@@ -422,16 +424,17 @@ class SimExchange:
         event: ev.Event | None,
     ) -> None:
         ticket.resolve(status, ord_no, code, msg)
-        if self.on_answer is not None:
-            self.on_answer(ticket)
+        on_answer = self.on_answer
+        if on_answer is not None:
+            on_answer(ticket)
         if event is not None:
             self._sink(event)
 
     def _to_venue(self, action: Callable[..., None], *args: Any) -> None:
         """Send an accepted request on to the venue (first in, first out)."""
         at = self._venue.arrival(self._now, self._random)
-        self._seq += 1
-        heapq.heappush(self._queue, (at, self._seq, action, args))
+        self._seq = seq = self._seq + 1
+        heappush(self._queue, (at, seq, action, args))
 
     def _send(
         self, kind: str, serve: Callable[..., None], *args: Any, request_id: str = ""
@@ -564,17 +567,18 @@ class SimExchange:
         tif: str,
         exchange: str,
     ) -> None:
-        refusal = self._session_refusal(exchange)
-        if refusal is not None:
-            self._answer(ticket, TicketStatus.REJECTED, "", refusal)
-            return
+        if self._closed or self.sessions is not None:
+            refusal = self._session_refusal(exchange)
+            if refusal is not None:
+                self._answer(ticket, TicketStatus.REJECTED, "", refusal)
+                return
         no = self._number()
         order = TruthOrder(no, stk_cd, side, qty, price, market, tif, exchange, self._seq)
         self._orders[no] = order
         # On its way to the venue first: with no latency the order is on the book (and has
         # taken what it could) before anyone hears its number and can ask to cancel it.
         self._to_venue(self._venue_place, order)
-        accepted = self._fact(ev.OrderAccepted, no, stk_cd, side, qty, price, exchange)
+        accepted = ev.OrderAccepted(no, stk_cd, side, qty, price, exchange, ts=self.now)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
 
     def _target(
@@ -624,7 +628,7 @@ class SimExchange:
         no = self._number()
         self._reserve(orig, qty)
         self._to_venue(self._venue_cancel, orig, no, qty, ticket.request_id)
-        accepted = self._fact(ev.CancelAccepted, no, orig_ord_no, qty, ticket.request_id)
+        accepted = ev.CancelAccepted(no, orig_ord_no, qty, ticket.request_id, ts=self.now)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
 
     def _serve_modify(self, ticket: Ticket, orig_ord_no: str, qty: int, price: int) -> None:

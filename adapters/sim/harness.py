@@ -29,6 +29,8 @@ from engine import events as ev
 __all__ = ["Harness", "Mismatch", "Race", "Report", "Strategy", "check_invariants", "compare"]
 
 
+_FILLED, _CANCEL_CONFIRMED, _CANCEL_REJECTED = ev.OrderFilled, ev.CancelConfirmed, ev.CancelRejected
+
 #: Rejection codes that mean "something took the shares first" (not "the market is closed").
 _TAKEN = frozenset({"RC4033", "RC4042"})
 
@@ -441,14 +443,14 @@ class Harness:
     def _deliver(self, event: ev.Event) -> None:
         self.events += 1
         cls = type(event)
-        if cls is ev.OrderFilled:
+        if cls is _FILLED:
             order = self._orders.get(event.ord_no)  # type: ignore[union-attr]
             if order is not None and (order.pending_cancel_qty or order.cancel_all_pending):
                 self.races[Race.FILL_DURING_CANCEL] += 1
-        elif cls is ev.CancelConfirmed:
+        elif cls is _CANCEL_CONFIRMED:
             self.cancels_confirmed += 1
             self._settled(event, True)  # type: ignore[arg-type]
-        elif cls is ev.CancelRejected:
+        elif cls is _CANCEL_REJECTED:
             self.cancel_rejections[event.code] += 1  # type: ignore[union-attr]
             self._settled(event, False)  # type: ignore[arg-type]
         order = self.book.apply(event)

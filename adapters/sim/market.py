@@ -144,31 +144,16 @@ def _steps(
     rand = random.Random(seed).random
     volumes = max_volume + 1
     known = start_prices or START_PRICES
-    # One state per symbol: [code, price, its tick, the chance of a tick up at that price].
-    # The chance depends on the price alone, so it is computed once per price (same floats).
+    # One state per symbol: [code, price, what is known of that price (_PriceInfo), the table
+    # of those per price]. The chance of a move depends on the price alone, so it is worked
+    # out once per price (the same floats as computing it every step).
     # A symbol named twice walks once (both bars share its price), as a dict of prices did.
     state: dict[str, list[Any]] = {}
     for stk_cd in symbols:
         start = known.get(stk_cd, 50_000)
-        state.setdefault(stk_cd, [stk_cd, start, tick_size(start), _up_chances(start)])
+        table = _PriceTable(start)
+        state.setdefault(stk_cd, [stk_cd, start, table[start], table])
     walkers = [state[stk_cd] for stk_cd in symbols]
-    ticks: dict[int, int] = {}  # tick_size and round_to_tick, remembered per price
-    below_cache: dict[tuple[int, int], int] = {}
-
-    def tick_of(price: int) -> int:
-        tick = ticks.get(price)
-        if tick is None:
-            tick = ticks[price] = tick_size(price)
-        return tick
-
-    def below(price: int, tick: int) -> int:
-        """Return ``round_to_tick(price - tick)``."""
-        key = (price, tick)
-        lower = below_cache.get(key)
-        if lower is None:
-            lower = below_cache[key] = round_to_tick(price - tick)
-        return lower
-
     new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
     step = 0
     limit = 1 << 62 if steps is None else steps
@@ -177,40 +162,56 @@ def _steps(
         bars = kind()
         append = bars.append
         for walker in walkers:
-            stk_cd, last, tick, ups = walker
-            up = ups.get(last)
-            if up is None:
-                up = ups[last] = ups[None](last)
+            stk_cd, last, info, table = walker
+            up, down_at, tick, lower = info
             roll = rand()
-            if roll < up:
-                close = last + tick
+            reach = rand()  # one draw for both: 20% a tick higher, 20% a tick lower
+            if roll < up:  # a tick up
+                close = high = last + tick
                 walker[1] = close
-                walker[2] = tick = tick_of(close)
-                high = close
+                walker[2] = info = table[close]
+                tick = info[2]
                 low = last
-            elif roll > 0.7 + up and last > tick:
-                close = below(last, tick)  # the tick below may be finer
+                if reach < 0.2:
+                    high += tick
+                elif reach > 0.8 and low > tick:
+                    low = round_to_tick(low - tick)
+            elif roll > down_at:  # a tick down (never below one tick)
+                close = low = lower
                 walker[1] = close
-                walker[2] = tick = tick_of(close)
+                walker[2] = info = table[close]
+                tick = info[2]
                 high = last
-                low = close
+                if reach < 0.2:
+                    high += tick
+                elif reach > 0.8 and low > tick:
+                    low = info[3]
             else:
                 close = high = low = last
-            reach = rand()  # one draw for both: 20% a tick higher, 20% a tick lower
-            if reach < 0.2:
-                high += tick
-            elif reach > 0.8 and low > tick:
-                low = below(low, tick)
+                if reach < 0.2:
+                    high += tick
+                elif reach > 0.8 and low > tick:
+                    low = lower
             append(new(Bar, (stk_cd, at, last, high, low, close, int(rand() * volumes))))
         yield bars
         step += 1
 
 
-def _up_chances(start: int) -> dict[int | None, Any]:
-    """Return a cache of the chance of a tick up, per price; ``None`` maps to how to compute it."""
+class _PriceTable(dict[int, tuple[float, float, int, int]]):
+    """Per price of one walk: (chance of a tick up, the roll above which it moves down, the
+    tick, the price one tick below), computed on first use."""
 
-    def chance(last: int) -> float:
-        up = 0.15 * (1 - 10 * (last - start) / start)
-        return 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
+    __slots__ = ("start",)
 
-    return {None: chance}
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.start = start
+
+    def __missing__(self, price: int) -> tuple[float, float, int, int]:
+        start = self.start
+        up = 0.15 * (1 - 10 * (price - start) / start)
+        up = 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
+        tick = tick_size(price)
+        down_at = 0.7 + up if price > tick else 2.0  # a roll is below 1: no move down
+        info = self[price] = (up, down_at, tick, round_to_tick(price - tick))
+        return info

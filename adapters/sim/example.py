@@ -46,6 +46,7 @@ class ExampleStrategy(Strategy):
         self.remaining = orders
         self._placing_steps = max(1, steps * 97 // 100)
         self._step = 0
+        self._next_place = 1  # the next step that places orders
         self._due: deque[tuple[int, str]] = deque()  # (step, order number) to act on
         self._actions: dict[str, int] = {}
 
@@ -56,15 +57,16 @@ class ExampleStrategy(Strategy):
             act = self._act
             while due and due[0][0] <= step:
                 act(harness, due.popleft()[1])
-        orders = self.orders
-        if orders - self.remaining < orders:
-            quota = -(-orders * step // self._placing_steps)
-            if orders - self.remaining < quota:
-                rand = self.rng.random
-                count = len(bars)
-                quota = min(orders, quota)
-                while orders - self.remaining < quota:
-                    self._place(harness, bars[int(rand() * count)])
+        if self.remaining and step >= self._next_place:
+            orders = self.orders
+            quota = min(orders, -(-orders * step // self._placing_steps))
+            rand = self.rng.random
+            count = len(bars)
+            while orders - self.remaining < quota:
+                self._place(harness, bars[int(rand() * count)])
+            # The first step whose quota exceeds what is placed: quota(s) > placed when
+            # orders * s > placed * placing_steps.
+            self._next_place = (orders - self.remaining) * self._placing_steps // orders + 1
 
     def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
         self._later(event.ord_no)  # type: ignore[union-attr]

@@ -48,6 +48,7 @@ ORDER_TYPES: Final[dict[str, tuple[bool, str]]] = {
 
 _MAX_QTY: Final = 10**12 - 1
 _FIRST: Final = -(1 << 62)  # market orders come before every limit
+_MS: Final = timedelta(milliseconds=1)  # times a count: 3x cheaper than timedelta(milliseconds=n)
 _MAX_ORD_NO: Final = 9_999_999
 
 # Kiwoom order-server rejections (mock texts start with 모의투자; the real ones do not).
@@ -328,7 +329,7 @@ class SimExchange:
         """Return the simulated time (computed when asked, once per simulated millisecond)."""
         if self._dt_ms != self._now:
             self._dt_ms = self._now
-            self._now_dt = self.start + timedelta(milliseconds=self._now)
+            self._now_dt = self.start + _MS * self._now
         return self._now_dt
 
     @property
@@ -382,7 +383,7 @@ class SimExchange:
         now = self._now
         if self._dt_ms != now:
             self._dt_ms = now
-            self._now_dt = self.start + timedelta(milliseconds=now)
+            self._now_dt = self.start + _MS * now
         event = cls(*args, ts=self._now_dt)
         self._seq = seq = self._seq + 1
         channel = self._delivery  # inlined _Channel.arrival

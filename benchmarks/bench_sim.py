@@ -18,7 +18,11 @@ rounds). It also checks that the same seed gives the same bytes run after run, a
 the baseline's numbers (its JSON report) are the same as this tree's.
 
 Without ``--baseline`` only this tree is measured. ``--profile`` prints a cProfile of one
-in-process run instead (the 25 most expensive functions by own time).
+in-process run instead (the 25 most expensive functions by own time). ``--share`` measures,
+in this process, one run's end-to-end events per CPU second and the engine's share of it: a
+second, identical run (the simulation is deterministic) records every call the harness made
+into the engine (``apply``, ``decide_cancel``, ``request_cancel``), and those calls are then
+replayed, timed, into a fresh book (target: the engine at most half of the time).
 
 The issue's target: at least 2x the baseline's events per CPU second (aim 3x).
 """
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench"
@@ -128,6 +133,78 @@ def profile(args: argparse.Namespace) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
+def engine_share(args: argparse.Namespace) -> None:
+    """Print one in-process run's events per CPU second and the engine's share of its time."""
+    import gc
+    import time
+    from contextlib import suppress
+
+    sys.path.insert(0, str(ROOT))
+    from adapters.cli.simulate import batch_gc
+    from adapters.sim import Latency, run_session, session
+    from engine import CancelRefused, OrderBook
+
+    latency = Latency.uniform(args.latency_ms)
+    calls: list[tuple[str, Any, Any, Any]] = []
+
+    class RecordingBook(OrderBook):
+        """An OrderBook that notes every call the harness makes (for the replay)."""
+
+        def apply(self, event: Any) -> Any:
+            calls.append(("apply", event, None, None))
+            return super().apply(event)
+
+        def decide_cancel(self, ord_no: str, qty: int | str = 0, **kw: Any) -> Any:
+            calls.append(("decide", ord_no, qty, None))
+            return super().decide_cancel(ord_no, qty, **kw)
+
+        def request_cancel(self, ord_no: str, qty: int | str = 0, **kw: Any) -> Any:
+            calls.append(("request", ord_no, qty, kw.get("ts")))
+            return super().request_cancel(ord_no, qty, **kw)
+
+    def run() -> tuple[float, int]:
+        with batch_gc():
+            started = time.process_time()
+            _, report = run_session(
+                seed=args.seed, orders=args.orders, latency=latency, journal=False
+            )
+            return time.process_time() - started, report.events
+
+    elapsed, events = min(run() for _ in range(args.rounds))
+    real = session.OrderBook  # type: ignore[attr-defined]
+    session.OrderBook = RecordingBook  # type: ignore[attr-defined]
+    try:
+        run()
+    finally:
+        session.OrderBook = real  # type: ignore[attr-defined]
+
+    def replay() -> float:
+        book = OrderBook(journal=False)
+        apply, decide, request = book.apply, book.decide_cancel, book.request_cancel
+        gc.collect()
+        started = time.process_time()
+        for kind, a, b, ts in calls:
+            if kind == "apply":
+                apply(a)
+            elif kind == "decide":
+                decide(a, b)
+            else:
+                with suppress(CancelRefused):  # refused in the timed run too
+                    request(a, b, ts=ts)
+        return time.process_time() - started
+
+    with batch_gc():
+        engine = min(replay() for _ in range(args.rounds))
+    print(
+        f"in-process, best of {args.rounds}: {events:,} events in {elapsed:.2f} CPU s = "
+        f"{events / elapsed:,.0f} events/CPU s"
+    )
+    print(
+        f"engine alone ({len(calls):,} calls replayed into a fresh book): {engine:.2f} CPU s, "
+        f"{engine / elapsed:.1%} of the run (target at most 50%)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20_000)
@@ -136,9 +213,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds (at least 3 for a range)")
     parser.add_argument("--baseline", metavar="REV", help="a commit to compare with (own venv)")
     parser.add_argument("--profile", action="store_true", help="profile one run in-process")
+    parser.add_argument("--share", action="store_true", help="the engine's share, in-process")
     args = parser.parse_args()
     if args.profile:
         profile(args)
+        return
+    if args.share:
+        engine_share(args)
         return
 
     here = Path(sys.executable)

@@ -101,6 +101,24 @@ def nautilus_stream(n_orders: int) -> tuple[float, Any]:
     fee = Money(0, KRW)
     buy, sell = OrderSide.BUY, OrderSide.SELL
     limit, taker = OrderType.LIMIT, LiquiditySide.TAKER
+
+    def report(event: Any, orders: list[Any], venue_ids: list[Any]) -> None:
+        """Apply ``event(...)`` (a venue report naming only the order) to every order."""
+        for order, vid in zip(orders, venue_ids, strict=True):
+            order.apply(
+                event(
+                    trader,
+                    strategy,
+                    order.instrument_id,
+                    order.client_order_id,
+                    vid,
+                    account,
+                    UUID4(),
+                    0,
+                    0,
+                )
+            )
+
     kept: list[Any] = []
     started = time.process_time()
     for base in range(0, n_orders, BLOCK):
@@ -132,20 +150,8 @@ def nautilus_stream(n_orders: int) -> tuple[float, Any]:
             )
             orders.append(order)
         venue_ids = [VenueOrderId(no) for no in nums]
-        for order, vid in zip(orders, venue_ids, strict=True):
-            order.apply(
-                OrderAccepted(
-                    trader,
-                    strategy,
-                    order.instrument_id,
-                    order.client_order_id,
-                    vid,
-                    account,
-                    UUID4(),
-                    0,
-                    0,
-                )
-            )
+
+        report(OrderAccepted, orders, venue_ids)
         for fill_no, qty, price in (("1", qty3, px), ("2", qty2, px_up)):
             for order, vid in zip(orders, venue_ids, strict=True):
                 order.apply(
@@ -170,34 +176,8 @@ def nautilus_stream(n_orders: int) -> tuple[float, Any]:
                         0,
                     )
                 )
-        for order, vid in zip(orders, venue_ids, strict=True):
-            order.apply(
-                OrderPendingCancel(
-                    trader,
-                    strategy,
-                    order.instrument_id,
-                    order.client_order_id,
-                    vid,
-                    account,
-                    UUID4(),
-                    0,
-                    0,
-                )
-            )
-        for order, vid in zip(orders, venue_ids, strict=True):
-            order.apply(
-                OrderCanceled(
-                    trader,
-                    strategy,
-                    order.instrument_id,
-                    order.client_order_id,
-                    vid,
-                    account,
-                    UUID4(),
-                    0,
-                    0,
-                )
-            )
+        report(OrderPendingCancel, orders, venue_ids)
+        report(OrderCanceled, orders, venue_ids)
         kept.extend(orders)
     return time.process_time() - started, kept
 

@@ -129,24 +129,10 @@ def _walk(
         raise ValueError("at least one symbol is needed")
     if type(seed) is not int:
         raise ValueError(f"seed must be an int, not {seed!r}")
-    return _steps(list(symbols), steps, seed, step_ms, max_volume, start_prices, kind)
-
-
-def _steps(
-    symbols: list[str],
-    steps: int | None,
-    seed: int,
-    step_ms: int,
-    max_volume: int,
-    start_prices: dict[str, int] | None,
-    kind: Callable[[], list[Bar]],
-) -> Iterator[list[Bar]]:
-    rand = random.Random(seed).random
-    volumes = max_volume + 1
     known = start_prices or START_PRICES
-    # One state per symbol: [code, price, what is known of that price (_PriceInfo), the table
-    # of those per price]. The chance of a move depends on the price alone, so it is worked
-    # out once per price (the same floats as computing it every step).
+    # One state per symbol: [code, price, what is known of that price, the table of those per
+    # price]. The chance of a move depends on the price alone, so it is worked out once per
+    # price (the same floats as computing it every step).
     # A symbol named twice walks once (both bars share its price), as a dict of prices did.
     state: dict[str, list[Any]] = {}
     for stk_cd in symbols:
@@ -154,9 +140,20 @@ def _steps(
         table = _PriceTable(start)
         state.setdefault(stk_cd, [stk_cd, start, table[start], table])
     walkers = [state[stk_cd] for stk_cd in symbols]
+    limit = 1 << 62 if steps is None else steps
+    return _steps(walkers, limit, random.Random(seed).random, step_ms, max_volume + 1, kind)
+
+
+def _steps(
+    walkers: list[list[Any]],
+    limit: int,
+    rand: Callable[[], float],
+    step_ms: int,
+    volumes: int,
+    kind: Callable[[], list[Bar]],
+) -> Iterator[list[Bar]]:
     new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
     step = 0
-    limit = 1 << 62 if steps is None else steps
     while step < limit:
         at = step * step_ms
         bars = kind()
@@ -168,30 +165,21 @@ def _steps(
             reach = rand()  # one draw for both: 20% a tick higher, 20% a tick lower
             if roll < up:  # a tick up
                 close = high = last + tick
-                walker[1] = close
-                walker[2] = info = table[close]
-                tick = info[2]
                 low = last
-                if reach < 0.2:
-                    high += tick
-                elif reach > 0.8 and low > tick:
-                    low = round_to_tick(low - tick)
             elif roll > down_at:  # a tick down (never below one tick)
                 close = low = lower
+                high = last
+            else:
+                close = high = low = last
+            if close != last:
                 walker[1] = close
                 walker[2] = info = table[close]
                 tick = info[2]
-                high = last
-                if reach < 0.2:
-                    high += tick
-                elif reach > 0.8 and low > tick:
-                    low = info[3]
-            else:
-                close = high = low = last
-                if reach < 0.2:
-                    high += tick
-                elif reach > 0.8 and low > tick:
-                    low = lower
+            if reach < 0.2:
+                high += tick
+            elif reach > 0.8 and low > tick:
+                # the tick below the low (at the close's tick: known unless the price rose)
+                low = info[3] if low == close else round_to_tick(low - tick)
             append(new(Bar, (stk_cd, at, last, high, low, close, int(rand() * volumes))))
         yield bars
         step += 1

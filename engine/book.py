@@ -904,12 +904,13 @@ class OrderBook:
             raise CancelRefused(decision)
         n = 0 if decision.cancel_all else decision.qty
         order = self._orders[ord_no]
-        taken = {r.request_id for r in order._cancels or ()}
         seq = self._request_seq + 1
         request_id = f"R{seq:07d}"
-        while request_id in taken:  # only if someone applied their own ids of this form
-            seq += 1
-            request_id = f"R{seq:07d}"
+        if order._cancels:
+            taken = {r.request_id for r in order._cancels}
+            while request_id in taken:  # only if someone applied their own ids of this form
+                seq += 1
+                request_id = f"R{seq:07d}"
         event = ev.CancelRequested(ord_no, request_id, n, ts=ts)
         if ts is not None and not isinstance(ts, datetime):  # the only field from the caller
             raise _bad(event, f"ts must be a datetime or None, not {ts!r}")

@@ -3,15 +3,20 @@
 Pure and deterministic: no I/O, no clock, no global randomness.
 """
 
+#: The version of the ``kiwoom-order-engine`` distribution (the one place it is written down:
+#: ``pyproject.toml`` reads it from here).
+__version__ = "0.1.0"
+
 from engine import events
 from engine.book import AnomalyKind, OrderBook, SessionCalendar
-from engine.decision import CancelDecision, CancelRequest, parse_cancel_qty
+from engine.decision import CancelDecision, CancelRequest, ModifyRequest, parse_cancel_qty
 from engine.errors import (
     CancelRefused,
     EngineError,
     EventDecodeError,
     InvalidEvent,
     InvalidTime,
+    ModifyRefused,
     ParkingFull,
     UnknownOrder,
 )
@@ -28,6 +33,8 @@ __all__ = [
     "EventDecodeError",
     "InvalidEvent",
     "InvalidTime",
+    "ModifyRefused",
+    "ModifyRequest",
     "Order",
     "OrderBook",
     "OrderState",

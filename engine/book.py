@@ -8,8 +8,15 @@ from types import MappingProxyType
 from typing import Any, Protocol, overload
 
 from engine import events as ev
-from engine.decision import CancelDecision, CancelRequest, parse_cancel_qty
-from engine.errors import CancelRefused, InvalidEvent, InvalidTime, ParkingFull, UnknownOrder
+from engine.decision import CancelDecision, CancelRequest, ModifyRequest, parse_cancel_qty
+from engine.errors import (
+    CancelRefused,
+    InvalidEvent,
+    InvalidTime,
+    ModifyRefused,
+    ParkingFull,
+    UnknownOrder,
+)
 from engine.lifecycle import ALLOWED, AMEND, CANCEL, CONFIRM, EXPIRE, FILL, REJECT, STATES, TRIGGERS
 from engine.order import (
     CANCELLED_I,
@@ -53,6 +60,7 @@ class AnomalyKind:
     FILL_OVERLAP = "FILL_OVERLAP"  # an execution of which some shares were reported before
     UNREQUESTED_CANCEL = "UNREQUESTED_CANCEL"  # a cancel this book never requested
     UNMATCHED_CANCEL_REJECT = "UNMATCHED_CANCEL_REJECT"  # a rejection with nothing to release
+    UNMATCHED_MODIFY_REJECT = "UNMATCHED_MODIFY_REJECT"  # a modify rejection, nothing to release
     PARKED_EVENT_REFUSED = "PARKED_EVENT_REFUSED"  # a parked event contradicted its order
 
 
@@ -135,6 +143,26 @@ _SCHEMA: dict[type, tuple[tuple[str, int], ...]] = {
         ("price", _AMOUNT),
     ),
     ev.OrderExpired: (("ord_no", _ID),),
+    ev.CancelOutcomeUnknown: (("orig_ord_no", _ID), ("request_id", _ID)),
+    ev.ModifyRequested: (
+        ("orig_ord_no", _ID),
+        ("request_id", _ID),
+        ("qty", _AMOUNT),
+        ("price", _AMOUNT),
+    ),
+    ev.ModifyAccepted: (
+        ("ord_no", _ID),
+        ("orig_ord_no", _ID),
+        ("qty", _AMOUNT),
+        ("request_id", _TEXT),
+    ),
+    ev.ModifyRejected: (
+        ("orig_ord_no", _ID),
+        ("code", _TEXT),
+        ("message", _TEXT),
+        ("ord_no", _TEXT),
+        ("request_id", _TEXT),
+    ),
 }
 _WHAT = (
     "a non-empty string",
@@ -213,6 +241,9 @@ class OrderBook:
     backtests); a callable receives each taken event instead (a file writer, say), in the order
     :meth:`replay` needs, and :attr:`events` stays empty. It is called once the book has taken
     the event, so it must not raise (write to a file, and check the file afterwards).
+
+    A book has one writer: it is not thread-safe. Share it between threads only behind one lock
+    (as :class:`adapters.kiwoom.KiwoomBroker` does with its ``lock``).
     """
 
     __slots__ = (
@@ -267,6 +298,10 @@ class OrderBook:
             ev.CancelRejected: self._cancel_rejected,
             ev.OrderAmended: self._amended,
             ev.OrderExpired: self._expired,
+            ev.CancelOutcomeUnknown: self._cancel_unknown,
+            ev.ModifyRequested: self._modify_requested,
+            ev.ModifyAccepted: self._modify_accepted,
+            ev.ModifyRejected: self._modify_rejected,
         }
 
     # -- reading -------------------------------------------------------------------------------
@@ -593,6 +628,11 @@ class OrderBook:
         if successor_no is None or _newer(e.ord_no, successor_no):
             orig._successor = e.ord_no  # the newest piece, whatever order the modifies came in
         self._orders[e.ord_no] = successor
+        record = self._match_modify(orig, e.ord_no, "", e.qty)
+        if record is not None:
+            self._bind(record, e.ord_no)
+            record.answer = moved
+            self._settle(orig, record, CONFIRMED_CANCEL)
         self._take(e)
         if from_cancelled:
             self._anomaly(
@@ -623,7 +663,8 @@ class OrderBook:
         """Reserve ``e`` (``decision``: the one :meth:`request_cancel` already made, if any)."""
         order = self._orders.get(e.orig_ord_no)
         if decision is None:
-            decision = self.decide_cancel(e.orig_ord_no, e.qty)
+            # A recorded request (a replay, a journal) was decided at its time: no hours check.
+            decision = self._decide(e.orig_ord_no, e.qty, None, False, modify=False)
         if order is None:
             raise CancelRefused(decision)
         for known in order._cancels or ():
@@ -646,7 +687,12 @@ class OrderBook:
         else:
             order._cancels.append(record)
         if record.status == PENDING:
-            if record.cancel_all:
+            if record.modify:
+                if record.cancel_all:
+                    order._mall = True
+                else:
+                    order._pm += record.qty
+            elif record.cancel_all:
                 order._all = True
             else:
                 order._p += record.qty
@@ -655,16 +701,23 @@ class OrderBook:
     def _settle(order: Order, record: CancelRecord, status: int) -> None:
         """Mark ``record`` answered and recompute the order's reservations from what is left."""
         record.status = status
-        p = 0
-        cancel_all = False
+        p = pm = 0
+        cancel_all = modify_all = False
         for r in order._cancels or ():
             if r.status == PENDING:
-                if r.cancel_all:
+                if r.modify:
+                    if r.cancel_all:
+                        modify_all = True
+                    else:
+                        pm += r.qty
+                elif r.cancel_all:
                     cancel_all = True
                 else:
                     p += r.qty
         order._p = p
         order._all = cancel_all
+        order._pm = pm
+        order._mall = modify_all
 
     def _match(
         self, e: Any, order: Order, request_id: str, cancel_no: str, qty: int | None
@@ -673,7 +726,7 @@ class OrderBook:
         oldest pending request still without a number (the oldest of the same size, when
         ``qty`` is given); an answer with no number at all may also answer a numbered one.
         """
-        records = order._cancels or ()
+        records = [r for r in order._cancels or () if not r.modify]
         if cancel_no:
             for record in records:
                 if record.cancel_no == cancel_no:
@@ -824,6 +877,162 @@ class OrderBook:
         self._take(e)
         return order
 
+    def _cancel_unknown(self, e: ev.CancelOutcomeUnknown) -> Order:
+        order = self._orders.get(e.orig_ord_no)
+        record = None
+        if order is not None:
+            record = next(
+                (r for r in order._cancels or () if r.request_id == e.request_id and not r.modify),
+                None,
+            )
+        if order is None or record is None:
+            raise _bad(e, f"no cancel request {e.request_id!r} for order {e.orig_ord_no}")
+        if record.unknown or record.status != PENDING or record.cancel_no:
+            return order  # a duplicate, or answered meanwhile: nothing is unknown
+        record.unknown = True
+        self._take(e)
+        return order
+
+    # -- modifies ------------------------------------------------------------------------------
+    def _modify_requested(
+        self, e: ev.ModifyRequested, decision: CancelDecision | None = None
+    ) -> Order:
+        """Reserve the shares of modify request ``e`` (``decision``: already made, if any)."""
+        order = self._orders.get(e.orig_ord_no)
+        if decision is None:
+            decision = self._decide(e.orig_ord_no, e.qty, None, False, modify=True)
+        if order is None:
+            raise ModifyRefused(decision, e.price)
+        for known in order._cancels or ():
+            if known.request_id == e.request_id:
+                if known.modify and known.qty == e.qty:
+                    return order  # duplicate
+                raise _bad(e, f"request id {e.request_id!r} is already used", e.orig_ord_no)
+        if not decision.allowed:
+            raise ModifyRefused(decision, e.price)
+        self._reserve(order, CancelRecord(e.request_id, e.orig_ord_no, e.qty, modify=True))
+        self._request_seq += 1
+        self._take(e)
+        return order
+
+    @staticmethod
+    def _match_modify(
+        order: Order, ord_no: str, request_id: str, qty: int | None
+    ) -> CancelRecord | None:
+        """Find the modify record an answer belongs to: by its number, by request id, or else
+        the oldest pending modify without a number (of the same size first, then of all)."""
+        records = [r for r in order._cancels or () if r.modify]
+        if ord_no:
+            for record in records:
+                if record.cancel_no == ord_no:
+                    return record
+        if request_id:
+            for record in records:
+                if record.request_id == request_id:
+                    return record
+            return None
+        unbound = [r for r in records if r.status == PENDING and not r.cancel_no]
+        if qty:
+            for record in unbound:
+                if record.qty == qty:
+                    return record
+            for record in unbound:
+                if record.cancel_all:
+                    return record
+        return unbound[0] if unbound else None
+
+    def _modify_accepted(self, e: ev.ModifyAccepted) -> Order | None:
+        order = self._order_or_park(e, e.orig_ord_no)
+        if order is None:
+            return None
+        record = self._match_modify(order, e.ord_no, e.request_id, e.qty)
+        if record is None:
+            if e.request_id:
+                raise _bad(e, f"no modify request {e.request_id!r} for order {order._ord_no}")
+            self._take(e)  # a modify this book never requested: its amendment will tell
+            return order
+        if record.cancel_no and record.cancel_no != e.ord_no:
+            raise _bad(e, f"modify {record.request_id!r} is already numbered {record.cancel_no}")
+        if record.cancel_no == e.ord_no and record.accepted == e.qty:
+            return order  # the same acceptance delivered again
+        record.accepted = e.qty
+        self._bind(record, e.ord_no)
+        self._take(e)
+        return order
+
+    def _modify_rejected(self, e: ev.ModifyRejected) -> Order | None:
+        order = self._order_or_park(e, e.orig_ord_no)
+        if order is None:
+            return None
+        record = self._match_modify(order, e.ord_no, e.request_id, None)
+        if record is None:
+            self._take(e)
+            self._anomaly(
+                AnomalyKind.UNMATCHED_MODIFY_REJECT,
+                e.orig_ord_no,
+                f"modify rejection {e.code or '?'} matched no pending request",
+                e,
+            )
+            return order
+        if record.status == REJECTED_CANCEL:
+            return order  # the same rejection delivered again
+        if record.status == CONFIRMED_CANCEL:
+            raise _bad(e, f"modify {record.cancel_no} was done: cannot be rejected now")
+        self._bind(record, e.ord_no)
+        self._settle(order, record, REJECTED_CANCEL)
+        self._take(e)
+        return order
+
+    def decide_modify(
+        self, ord_no: str, qty: int | str = 0, *, at: datetime | None = None
+    ) -> CancelDecision:
+        """Decide whether ``qty`` shares of ``ord_no`` may be modified (kt10002) now.
+
+        The shares a modify may move are the ones a cancel could take (open, not reserved by a
+        pending cancel or modify), so the decision follows the cancel's rules and reasons
+        (``cancel_all`` then means "modify all that is open"), except that an unanswered
+        cancel does not block a modify of other shares. Changes nothing.
+        """
+        self._need_time(at)
+        return self._decide(ord_no, qty, at, False, modify=True)
+
+    def request_modify(
+        self,
+        ord_no: str,
+        qty: int | str,
+        price: int,
+        *,
+        at: datetime | None = None,
+        ts: datetime | None = None,
+    ) -> ModifyRequest:
+        """Reserve a modify of ``qty`` shares (0 = all open) of ``ord_no`` to ``price``.
+
+        Call it before sending kt10002 (and journal the :class:`engine.events.ModifyRequested`
+        it applies): until the modify's amendment or rejection arrives, no cancel may take the
+        shares it is about to move. Raise :class:`engine.ModifyRefused` when not allowed.
+        """
+        self._need_time(at)
+        decision = self._decide(ord_no, qty, at, False, modify=True)
+        if not decision.allowed:
+            raise ModifyRefused(decision, price)
+        n = 0 if decision.cancel_all else decision.qty
+        order = self._orders[ord_no]
+        event = ev.ModifyRequested(ord_no, self._next_request_id(order), n, price, ts=ts)
+        _validate(event, _SCHEMA[ev.ModifyRequested])  # a bad price or ts changes nothing
+        self._modify_requested(event, decision)
+        return ModifyRequest(
+            event.request_id, ord_no, order._stk_cd, order._exchange, n, n == 0, price, decision
+        )
+
+    def _next_request_id(self, order: Order) -> str:
+        taken = {r.request_id for r in order._cancels or ()}
+        seq = self._request_seq + 1
+        request_id = f"R{seq:07d}"
+        while request_id in taken:  # only if someone applied their own ids of this form
+            seq += 1
+            request_id = f"R{seq:07d}"
+        return request_id
+
     # -- the cancel decision -----------------------------------------------------------------
     def decide_cancel(
         self, ord_no: str, qty: int | str = 0, *, at: datetime | None = None, clamp: bool = False
@@ -832,11 +1041,29 @@ class OrderBook:
 
         ``qty`` is an int or kt10003's string form; 0 / ``"0"`` means all that is cancellable.
         With ``clamp``, a quantity above what is cancellable is reduced to it. With a session
-        calendar on the book and ``at``, a time the venue takes no cancels is MARKET_CLOSED.
+        calendar on the book, ``at`` is required (:class:`engine.InvalidTime` without it, so the
+        market-hours check is never skipped by accident) and a time the venue takes no cancels
+        is MARKET_CLOSED.
         Reasons are checked in this order: INVALID_QUANTITY, UNKNOWN_ORDER, the terminal states
         (FULLY_FILLED, ALREADY_CANCELLED, REJECTED, REPLACED), CANCEL_ALL_PENDING,
-        MARKET_CLOSED, NOTHING_CANCELLABLE, EXCEEDS_CANCELLABLE.
+        OUTCOME_UNKNOWN (the answer to an earlier cancel of the order was lost: reconcile first),
+        MARKET_CLOSED, NOTHING_CANCELLABLE (also while a modify of all is pending),
+        EXCEEDS_CANCELLABLE. Shares reserved by pending modifies are not cancellable.
         """
+        self._need_time(at)
+        return self._decide(ord_no, qty, at, clamp, modify=False)
+
+    def _need_time(self, at: datetime | None) -> None:
+        """Refuse a decision without ``at`` on a book that checks market hours."""
+        if at is None and self.calendar is not None:
+            raise InvalidTime(
+                "this book has a session calendar: pass at= (the time now, timezone-aware) so "
+                "that market hours are checked; nothing was decided"
+            )
+
+    def _decide(
+        self, ord_no: str, qty: int | str, at: datetime | None, clamp: bool, *, modify: bool
+    ) -> CancelDecision:
         if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
             raise InvalidTime(f"at must be a timezone-aware datetime, not {at!r}")
         n = parse_cancel_qty(qty)
@@ -853,6 +1080,8 @@ class OrderBook:
             )
         if order._all:
             return CancelDecision.refuse(ord_no, qty, Refusal.CANCEL_ALL_PENDING, cancel_all=n == 0)
+        if not modify and order._cancels is not None and order.outcome_unknown:
+            return CancelDecision.refuse(ord_no, qty, Refusal.OUTCOME_UNKNOWN, cancel_all=n == 0)
         calendar = self.calendar
         if (
             at is not None
@@ -899,18 +1128,13 @@ class OrderBook:
         Raise :class:`engine.CancelRefused` (carrying the decision) when it is not allowed;
         nothing is reserved then. The reservation lasts until the broker confirms or rejects.
         """
-        decision = self.decide_cancel(ord_no, qty, at=at, clamp=clamp)  # the only decision made
+        self._need_time(at)
+        decision = self._decide(ord_no, qty, at, clamp, modify=False)  # the only decision made
         if not decision.allowed:
             raise CancelRefused(decision)
         n = 0 if decision.cancel_all else decision.qty
         order = self._orders[ord_no]
-        seq = self._request_seq + 1
-        request_id = f"R{seq:07d}"
-        if order._cancels:
-            taken = {r.request_id for r in order._cancels}
-            while request_id in taken:  # only if someone applied their own ids of this form
-                seq += 1
-                request_id = f"R{seq:07d}"
+        request_id = self._next_request_id(order)
         event = ev.CancelRequested(ord_no, request_id, n, ts=ts)
         if ts is not None and not isinstance(ts, datetime):  # the only field from the caller
             raise _bad(event, f"ts must be a datetime or None, not {ts!r}")
@@ -918,6 +1142,19 @@ class OrderBook:
         return CancelRequest(
             request_id, ord_no, order._stk_cd, order._exchange, n, n == 0, decision
         )
+
+    # -- DataFrames (pandas, imported only when asked for) -----------------------------------
+    def to_frame(self) -> Any:
+        """Return a pandas DataFrame of the orders, one row per order (see engine.frames)."""
+        from engine.frames import orders_frame
+
+        return orders_frame(self._orders, self._events)
+
+    def events_frame(self) -> Any:
+        """Return a pandas DataFrame of :attr:`events`, one row per event (see engine.frames)."""
+        from engine.frames import events_frame
+
+        return events_frame(self._events)
 
 
 def _newer(a: str, b: str) -> bool:

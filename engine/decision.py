@@ -9,7 +9,13 @@ import attrs
 
 from engine.states import Refusal
 
-__all__ = ["MAX_QTY_DIGITS", "CancelDecision", "CancelRequest", "parse_cancel_qty"]
+__all__ = [
+    "MAX_QTY_DIGITS",
+    "CancelDecision",
+    "CancelRequest",
+    "ModifyRequest",
+    "parse_cancel_qty",
+]
 
 #: kt10003 carries ``cncl_qty`` as a string of at most 12 characters.
 MAX_QTY_DIGITS: Final = 12
@@ -91,4 +97,24 @@ class CancelRequest:
     @property
     def cncl_qty(self) -> str:
         """Return the quantity in kt10003's string form (``"0"`` = all remaining)."""
+        return str(self.qty)
+
+
+@attrs.frozen
+class ModifyRequest:
+    """A reserved modify, ready to be sent as kt10002: ``qty`` shares of ``orig_ord_no`` (0 =
+    all open) to ``price``. ``decision`` is the engine's decision on the shares it may move."""
+
+    request_id: str
+    orig_ord_no: str
+    stk_cd: str
+    exchange: str
+    qty: int
+    modify_all: bool
+    price: int
+    decision: CancelDecision
+
+    @property
+    def mdfy_qty(self) -> str:
+        """Return the quantity in kt10002's string form (``"0"`` = all remaining)."""
         return str(self.qty)

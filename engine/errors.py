@@ -13,6 +13,7 @@ __all__ = [
     "EventDecodeError",
     "InvalidEvent",
     "InvalidTime",
+    "ModifyRefused",
     "ParkingFull",
     "UnknownOrder",
 ]
@@ -63,6 +64,25 @@ class CancelRefused(InvalidEvent):
             ord_no=decision.ord_no,
         )
         self.decision = decision
+
+
+class ModifyRefused(InvalidEvent):
+    """A modify was refused by the engine's decision; nothing was reserved or sent.
+
+    ``decision`` carries the reason (a :class:`engine.Refusal`), ``price`` the price asked.
+    """
+
+    def __init__(self, decision: CancelDecision, price: object = None) -> None:
+        reason = decision.reason
+        text = reason.description if reason is not None else "refused"
+        if decision.successor:
+            text += f" (modify {decision.successor} instead)"
+        super().__init__(
+            f"modify of {decision.ord_no!r} refused: {reason.name if reason else '?'}: {text}",
+            ord_no=decision.ord_no,
+        )
+        self.decision = decision
+        self.price = price
 
 
 class ParkingFull(EngineError):

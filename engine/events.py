@@ -19,9 +19,13 @@ from engine.states import Side
 __all__ = [
     "CancelAccepted",
     "CancelConfirmed",
+    "CancelOutcomeUnknown",
     "CancelRejected",
     "CancelRequested",
     "Event",
+    "ModifyAccepted",
+    "ModifyRejected",
+    "ModifyRequested",
     "OrderAccepted",
     "OrderAmended",
     "OrderConfirmed",
@@ -121,6 +125,22 @@ class CancelRequested(_Serialisable):
 
 
 @attrs.frozen
+class CancelOutcomeUnknown(_Serialisable):
+    """The answer to cancel request ``request_id`` of ``orig_ord_no`` was lost.
+
+    Recorded by a broker adapter when the request may have reached the broker but no answer
+    came (a timeout, a reset, a 5xx), or when a restart finds a request that was reserved (and
+    perhaps sent) by a process that is gone. The reservation stays, and no new cancel of the
+    order is allowed (``OUTCOME_UNKNOWN``) until a broker fact numbers, confirms or rejects the
+    request: reconciliation settles it on evidence. It is a record of our own, not a broker fact.
+    """
+
+    orig_ord_no: str
+    request_id: str
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
 class CancelAccepted(_Serialisable):
     """The broker took a cancel of ``orig_ord_no`` and numbered it ``ord_no`` (``qty`` 0 = all).
 
@@ -179,6 +199,54 @@ class OrderAmended(_Serialisable):
 
 
 @attrs.frozen
+class ModifyRequested(_Serialisable):
+    """The engine reserved ``qty`` shares of ``orig_ord_no`` for a modify (kt10002) to ``price``
+    (0 = all that is open).
+
+    Written by :meth:`engine.OrderBook.request_modify` before the modify is sent, so that a
+    replay restores the reservation: no cancel may take shares a pending modify is about to move.
+    The modify's :class:`OrderAmended` (or :class:`ModifyRejected`) releases it.
+    """
+
+    orig_ord_no: str
+    request_id: str
+    qty: int
+    price: int
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class ModifyAccepted(_Serialisable):
+    """The broker took a modify of ``orig_ord_no`` and gave it the new order number ``ord_no``.
+
+    No shares move yet (they move with the modify's :class:`OrderAmended`); the number lets
+    the amendment be matched to its request. ``request_id`` (optional) names the request.
+    """
+
+    ord_no: str
+    orig_ord_no: str
+    qty: int
+    request_id: str = ""
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
+class ModifyRejected(_Serialisable):
+    """The broker or the venue refused a modify of ``orig_ord_no``: its reservation is released.
+
+    ``ord_no`` is the modify's own number when it had one, ``request_id`` the engine's request;
+    without either the oldest pending modify of the order is taken.
+    """
+
+    orig_ord_no: str
+    code: str = ""
+    message: str = ""
+    ord_no: str = ""
+    request_id: str = ""
+    ts: datetime | None = _ts()
+
+
+@attrs.frozen
 class OrderExpired(_Serialisable):
     """The venue cancelled what was still open (IOC/FOK remainder, end of day)."""
 
@@ -192,11 +260,15 @@ Event: TypeAlias = (
     | OrderFilled
     | OrderRejected
     | CancelRequested
+    | CancelOutcomeUnknown
     | CancelAccepted
     | CancelConfirmed
     | CancelRejected
     | OrderAmended
     | OrderExpired
+    | ModifyRequested
+    | ModifyAccepted
+    | ModifyRejected
 )
 
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
@@ -212,6 +284,10 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         CancelRejected,
         OrderAmended,
         OrderExpired,
+        CancelOutcomeUnknown,
+        ModifyRequested,
+        ModifyAccepted,
+        ModifyRejected,
     )
 }
 

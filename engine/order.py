@@ -27,7 +27,7 @@ PENDING, CONFIRMED_CANCEL, REJECTED_CANCEL = range(3)
 
 
 def derive_state(current: int, confirmed: bool, q: int, f: int, c: int, m: int, leaves: int) -> int:
-    """Return the state index that the quantities and facts imply (lifecycle spec, section 1)."""
+    """Return the state index that the quantities and facts imply (docs/policies.md)."""
     if current == REJECTED_I:
         return REJECTED_I
     if leaves > 0:
@@ -101,30 +101,35 @@ class FillPositions:
 
 
 class CancelRecord:
-    """The engine's memory of one cancel: a request, its broker number and its outcome."""
+    """The engine's memory of one reservation: a cancel (or, with ``modify``, a modify)
+    request, its broker number and its outcome. While pending it reserves its shares."""
 
     __slots__ = (
         "accepted",
         "answer",
         "cancel_all",
         "cancel_no",
+        "modify",
         "orig_ord_no",
         "qty",
         "request_id",
         "status",
+        "unknown",
     )
 
-    def __init__(self, request_id: str, orig_ord_no: str, qty: int) -> None:
+    def __init__(self, request_id: str, orig_ord_no: str, qty: int, modify: bool = False) -> None:
         self.request_id = request_id
         self.orig_ord_no = orig_ord_no
         self.qty = qty  # 0 = all that is open
         self.cancel_all = qty == 0
-        self.cancel_no = ""  # the broker's number for the cancel, once known
+        self.modify = modify  # a kt10002 reservation, not a cancel
+        self.cancel_no = ""  # the broker's number for the cancel (or the modify), once known
         self.status = PENDING
         self.accepted = -1  # quantity the acceptance reported, for duplicate checks
         self.answer = -1  # quantity the confirmation reported, for duplicate checks
+        self.unknown = False  # its answer was lost (a timeout, a restart): reconcile first
 
-    def snapshot(self) -> tuple[str, int, bool, str, int, int, int]:
+    def snapshot(self) -> tuple[str, int, bool, str, int, int, int, bool, bool]:
         """Return every field as a tuple (for comparisons of whole books)."""
         return (
             self.request_id,
@@ -134,6 +139,8 @@ class CancelRecord:
             self.status,
             self.accepted,
             self.answer,
+            self.modify,
+            self.unknown,
         )
 
 
@@ -182,9 +189,11 @@ class Order:
         "_fills",
         "_l",
         "_m",
+        "_mall",
         "_ord_no",
         "_origin",
         "_p",
+        "_pm",
         "_pos",
         "_price",
         "_q",
@@ -218,6 +227,8 @@ class Order:
         self._l = qty
         self._p = 0
         self._all = False
+        self._pm = 0  # shares reserved by pending partial modifies
+        self._mall = False  # a modify of all that is open is pending
         self._st = CONFIRMED_I if confirmed else RECEIVED_I
         self._confirmed = confirmed
         # fill id -> qty << 40 | price (both below 10**12 < 2**40): 32 bytes a fill, not an event
@@ -290,11 +301,22 @@ class Order:
         return self._all
 
     @property
+    def pending_modify_qty(self) -> int:
+        """Return the shares reserved by partial modify (kt10002) requests not yet answered."""
+        return self._pm
+
+    @property
+    def modify_all_pending(self) -> bool:
+        """Return True while a modify of all remaining shares is unanswered."""
+        return self._mall
+
+    @property
     def cancellable_qty(self) -> int:
-        """Return what a new cancel may still take: ``L - P``; 0 while a cancel-all is pending."""
-        if self._all or (TERMINAL_MASK >> self._st) & 1:
+        """Return what a new cancel (or modify) may still take: ``L - P`` less the shares
+        pending modifies reserved; 0 while a cancel-all or a modify-all is pending."""
+        if self._all or self._mall or (TERMINAL_MASK >> self._st) & 1:
             return 0
-        return max(self._l - self._p, 0)
+        return max(self._l - self._p - self._pm, 0)
 
     # -- derived facts -----------------------------------------------------------------------
     @property
@@ -353,7 +375,9 @@ class Order:
     @property
     def pending_requests(self) -> tuple[str, ...]:
         """Return the ids of the cancel requests still unanswered, oldest first."""
-        return tuple(r.request_id for r in self._cancels or () if r.status == PENDING)
+        return tuple(
+            r.request_id for r in self._cancels or () if r.status == PENDING and not r.modify
+        )
 
     @property
     def cancels(self) -> tuple[CancelInfo, ...]:
@@ -361,6 +385,28 @@ class Order:
         return tuple(
             CancelInfo(r.request_id, r.cancel_no, r.qty, _CANCEL_STATUS[r.status])
             for r in self._cancels or ()
+            if not r.modify
+        )
+
+    @property
+    def modifies(self) -> tuple[CancelInfo, ...]:
+        """Return every modify request of this order the engine reserved, oldest first.
+
+        ``cancel_no`` is then the modify's own (new) order number, once the broker gave it.
+        """
+        return tuple(
+            CancelInfo(r.request_id, r.cancel_no, r.qty, _CANCEL_STATUS[r.status])
+            for r in self._cancels or ()
+            if r.modify
+        )
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """Return True while a cancel of this order has an unknown outcome: its answer was lost
+        (:class:`engine.events.CancelOutcomeUnknown`) and no broker fact has numbered, confirmed
+        or rejected it since. No new cancel of the order is allowed then."""
+        return any(
+            r.unknown and r.status == PENDING and not r.cancel_no for r in self._cancels or ()
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -378,6 +424,8 @@ class Order:
             "leaves_qty": self._l,
             "pending_cancel_qty": self._p,
             "cancel_all_pending": self._all,
+            "pending_modify_qty": self._pm,
+            "modify_all_pending": self._mall,
             "state": self.state,
             "confirmed": self._confirmed,
             "fill_notional": self.fill_notional,
@@ -393,5 +441,6 @@ class Order:
         return (
             f"Order({self._ord_no} {self._stk_cd} {self._side.name} {st.name}/{st.value} "
             f"Q={self._q} F={self._f} C={self._c} M={self._m} L={self._l} P={self._p}"
-            f"{' ALL' if self._all else ''})"
+            f"{' ALL' if self._all else ''}"
+            f"{f' PM={self._pm}' if self._pm else ''}{' MODIFY-ALL' if self._mall else ''})"
         )

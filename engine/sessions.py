@@ -1,6 +1,6 @@
 """Korea-time session calendars for KRX and NXT: when does a venue accept cancels?
 
-Hours from Kiwoom's documentation (``reference/kiwoom-rest.md`` section 9). A cancel is accepted
+Hours from Kiwoom's documentation (``docs/kiwoom.md``, "Trading sessions"). A cancel is accepted
 in every window in which orders are taken, up to a configurable guard window before each window's
 close (a cancel sent seconds before 15:30 races the closing match). Weekends are closed; holidays
 are passed in. The module reads no clock: the caller passes the instant.

@@ -64,6 +64,7 @@ class Refusal(Enum):
     REJECTED = "REJECTED"
     REPLACED = "REPLACED"
     CANCEL_ALL_PENDING = "CANCEL_ALL_PENDING"
+    OUTCOME_UNKNOWN = "OUTCOME_UNKNOWN"
     NOTHING_CANCELLABLE = "NOTHING_CANCELLABLE"
     EXCEEDS_CANCELLABLE = "EXCEEDS_CANCELLABLE"
     INVALID_QUANTITY = "INVALID_QUANTITY"
@@ -82,7 +83,13 @@ _REFUSAL_TEXT = {
     Refusal.REJECTED: "the order was rejected (거부); nothing is open",
     Refusal.REPLACED: "the order was modified (정정); cancel its successor order instead",
     Refusal.CANCEL_ALL_PENDING: "a cancel of all remaining shares is already pending",
-    Refusal.NOTHING_CANCELLABLE: "every open share is already reserved by pending cancels",
+    Refusal.OUTCOME_UNKNOWN: (
+        "the answer to an earlier cancel of this order was lost (it may have been carried "
+        "out); reconcile before asking again"
+    ),
+    Refusal.NOTHING_CANCELLABLE: (
+        "every open share is already reserved by pending cancels or modifies"
+    ),
     Refusal.EXCEEDS_CANCELLABLE: "the quantity exceeds what is still cancellable",
     Refusal.INVALID_QUANTITY: "the quantity is not a whole number of shares from 0 to 12 digits",
     Refusal.MARKET_CLOSED: "the venue does not accept cancels at this time",

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if strategy.refused:
         print(f"refused cancels ({len(strategy.refused)}), e.g.: {strategy.refused[0]}")
         print(f"  and: {strategy.refused[-1]}")
-    print(f"races (fills beating cancels): {report.races}")
+    print(f"races: {report.races}")
     print(
         f"position: {position.size} shares at {position.price:,.0f}; "
         f"cash {broker.getcash():,.0f} KRW; value {broker.getvalue():,.0f} KRW"

@@ -238,7 +238,7 @@ def test_odd_arguments_get_engine_errors_not_crashes() -> None:
 
     book = _book("0000001", calendar=KoreaSessions())
     with pytest.raises(CancelRefused) as refused:
-        book.request_cancel(["0000001"], 1)  # type: ignore[arg-type]
+        book.request_cancel(["0000001"], 1, at=datetime.now().astimezone())  # type: ignore[arg-type]
     assert refused.value.decision.reason is Refusal.UNKNOWN_ORDER
     assert [] not in book
     for at in (datetime(2024, 1, 3, 10, 0), "2024-01-03T10:00"):

@@ -12,6 +12,7 @@ from engine import (
     CancelRefused,
     EngineError,
     InvalidEvent,
+    InvalidTime,
     OrderBook,
     OrderState,
     Refusal,
@@ -329,7 +330,7 @@ def test_unknown_order_comes_before_everything_but_invalid_quantity() -> None:
     book = OrderBook(calendar=_Fixed(False))  # closed, but the order is not known
     decision = book.decide_cancel("0000999", 10**6, at=AT)
     assert decision.reason is Refusal.UNKNOWN_ORDER
-    assert book.decide_cancel(12345, 1).reason is Refusal.UNKNOWN_ORDER  # type: ignore[arg-type]
+    assert book.decide_cancel(12345, 1, at=AT).reason is Refusal.UNKNOWN_ORDER  # type: ignore[arg-type]
 
 
 def test_terminal_states_come_before_cancel_all_pending_and_market_closed() -> None:
@@ -358,18 +359,38 @@ def test_market_closed_comes_before_nothing_cancellable_and_exceeds() -> None:
     book = _nothing_cancellable()
     book.calendar = _Fixed(False)
     assert book.decide_cancel(NO, 1, at=AT).reason is Refusal.MARKET_CLOSED
-    assert book.decide_cancel(NO, 1).reason is Refusal.NOTHING_CANCELLABLE  # no time given
+    book.calendar = _Fixed(True)
+    assert book.decide_cancel(NO, 1, at=AT).reason is Refusal.NOTHING_CANCELLABLE
     book = _partial()
     book.calendar = _Fixed(False)
     assert book.decide_cancel(NO, 8, at=AT).reason is Refusal.MARKET_CLOSED
-    assert book.decide_cancel(NO, 8).reason is Refusal.EXCEEDS_CANCELLABLE
+    book.calendar = _Fixed(True)
+    assert book.decide_cancel(NO, 8, at=AT).reason is Refusal.EXCEEDS_CANCELLABLE
+
+
+def test_a_book_with_a_calendar_refuses_to_decide_without_a_time() -> None:
+    calendar = _Fixed(False)
+    book = _book(calendar)
+    before = book.snapshot()
+    for call in (
+        lambda: book.decide_cancel(NO, 1),
+        lambda: book.request_cancel(NO, 1),
+        lambda: book.decide_modify(NO, 1),
+        lambda: book.request_modify(NO, 1, 69_000),
+    ):
+        with pytest.raises(InvalidTime, match="pass at="):
+            call()
+    assert calendar.asked == [] and book.snapshot() == before  # nothing checked, nothing kept
+    # a recorded request is replayed without a time: it was decided when it was made
+    book.calendar = _Fixed(True)
+    request = book.request_cancel(NO, 1, at=AT)
+    replayed = OrderBook.replay(book.events, calendar=calendar)  # closed now: still replayed
+    assert replayed.get(NO).pending_cancel_qty == 1 and request.qty == 1
 
 
 def test_market_closed_needs_both_a_calendar_and_a_time() -> None:
     calendar = _Fixed(False)
     book = _book(calendar)
-    assert book.decide_cancel(NO, 1).allowed
-    assert calendar.asked == []
     assert book.decide_cancel(NO, 1, at=AT).reason is Refusal.MARKET_CLOSED
     assert calendar.asked == [("KRX", AT)]
     assert _book().decide_cancel(NO, 1, at=AT).allowed  # no calendar

@@ -23,9 +23,9 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from adapters.sim import testing as ss
 from engine import Order, OrderBook
 from engine import events as ev
-from engine.testing import simulation as ss
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "testing.md"
 SECTION = "## Property-testing your own strategy against the simulated exchange"

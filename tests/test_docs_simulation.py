@@ -16,7 +16,7 @@ def test_simulation_doc_examples_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     monkeypatch.chdir(tmp_path)  # the replay example reads day.jsonl from where it runs
     args = ["simulate", "--orders", "60", "--step-ms", "1000", "--events-out", "day.jsonl"]
     assert main(args) == 0

@@ -36,6 +36,12 @@ def _samples(ts: datetime | None) -> list[Any]:
         ),
         ev.OrderAmended("0000002", NO, 0, 71_000, ts=ts),
         ev.OrderExpired(NO, ts=ts),
+        ev.CancelOutcomeUnknown(NO, "R0000004", ts=ts),
+        ev.ModifyRequested(NO, "R0000005", 3, 71_000, ts=ts),
+        ev.ModifyAccepted("0000103", NO, 3, request_id="R0000005", ts=ts),
+        ev.ModifyRejected(
+            NO, code="RC4033", message="정정가능수량 없음", ord_no="0000103", request_id="R5", ts=ts
+        ),
     ]
 
 

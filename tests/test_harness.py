@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from adapters.broker import CancelStatus, Ticket, TicketStatus
+from adapters.broker import CancelOutcome, CancelStatus, Ticket, TicketStatus
 from adapters.sim import (
     Bar,
     Delay,
@@ -53,7 +53,7 @@ def test_races_happen_with_latency_and_never_without() -> None:
         assert slow.races, seed
         assert instant.races == {}, (seed, instant.races)
         seen |= set(slow.races)
-    # fills beat cancels in every way the lifecycle spec describes (scenarios 9, 10 and 11)
+    # fills beat cancels in every way docs/policies.md describes (scenarios 9, 10 and 11)
     assert {
         Race.FILL_DURING_CANCEL,
         Race.PARTIAL_CANCEL_SHRUNK,
@@ -181,6 +181,9 @@ def test_a_finished_harness_refuses_more_steps() -> None:
 class ModifyThenCancel(Strategy):
     """Modifies all of its order to a new price and, in the same step, cancels all of it."""
 
+    def __init__(self) -> None:
+        self.outcomes: list[CancelOutcome] = []
+
     def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
         step = bars[0].at_ms // 200
         if step == 0:
@@ -188,18 +191,22 @@ class ModifyThenCancel(Strategy):
         elif step == 1:
             ord_no = next(iter(harness.book.orders))
             harness.modify(ord_no, 0, 68_900)
-            assert harness.cancel(ord_no, "0").request is not None  # the engine cannot know
+            self.outcomes.append(harness.cancel(ord_no, "0"))
 
 
-def test_a_cancel_beaten_by_the_strategys_own_modify_is_not_called_a_fill_race() -> None:
+def test_a_cancel_of_shares_a_pending_modify_reserved_is_refused_instead_of_racing_it() -> None:
     exchange = SimExchange(seed=1, start=DEFAULT_START)  # no latency at all
-    harness = Harness(exchange, ModifyThenCancel())
+    strategy = ModifyThenCancel()
+    harness = Harness(exchange, strategy)
     for step in range(3):
         harness.step([Bar.tick("005930", step * 200, 70_000, 0)])
     report = harness.finish()
     assert report.ok
-    assert report.cancels["rejected"] == {"RC4033": 1}
-    assert report.races == {Race.MODIFY_TOOK_SHARES: 1}
+    [outcome] = strategy.outcomes
+    assert outcome.refused and outcome.decision.reason is Refusal.NOTHING_CANCELLABLE
+    assert report.cancels["rejected"] == {} and report.races == {}  # no MODIFY_TOOK_SHARES
+    first = harness.book.get("0000001")
+    assert first.state is OrderState.REPLACED and not first.modify_all_pending
 
 
 # -- race labels follow what really took the shares --------------------------------------------
@@ -229,18 +236,20 @@ def _flat(until: int, *, step: int = 200, price: int = 71_000) -> list[list[Bar]
     return [[Bar.tick("005930", t, price, 0)] for t in range(0, until, step)]
 
 
-def test_a_modify_on_its_way_that_takes_a_partial_cancels_shares_is_named() -> None:
+def test_a_cancel_of_shares_a_modify_on_its_way_reserved_is_refused_not_raced() -> None:
     script = {
         0: lambda h: h.place("005930", Side.BUY, 100, 70_000),  # never fills: no volume
         1_000: lambda h: h.modify("0000001", 50, 69_900),
-        1_200: lambda h: h.cancel("0000001", 80),  # allowed: the engine cannot see the modify
+        1_200: lambda h: h.cancel("0000001", 80),  # 50 are reserved by the modify
+        1_400: lambda h: h.cancel("0000001", 50),  # the other 50: allowed
     }
     _, report = _run(
         script, Latency(Delay(10), Delay(0), Delay(300)), _flat(2_000), start=DEFAULT_START
     )
     assert report.ok and report.shares["filled"] == 0
-    assert report.cancels["rejected"] == {"RC4042": 1}
-    assert report.races == {Race.MODIFY_TOOK_SHARES: 1}
+    assert report.cancels["refused"] == {"EXCEEDS_CANCELLABLE": 1}
+    assert report.cancels["rejected"] == {} and report.races == {}
+    assert (report.shares["replaced"], report.shares["cancelled"]) == (50, 100)
 
 
 def test_a_modify_that_moved_nothing_is_answered_and_the_fills_get_the_blame() -> None:
@@ -304,7 +313,13 @@ def test_refused_requests_count_nothing() -> None:
         harness.place("KRX:005930", Side.BUY, 10, 71_000)
     with pytest.raises(KeyError):
         harness.modify("0000099", 0, 71_000)
-    assert harness.report().placements == {"sent": 0, "modifies": 0, "rejected": {}}
+    assert harness.report().placements == {
+        "sent": 0,
+        "modifies": 0,
+        "modifies_refused": {},
+        "modifies_rejected": {},
+        "rejected": {},
+    }
     assert harness.exchange.requests == 0
 
 

@@ -16,6 +16,7 @@ from adapters.kiwoom.client import KiwoomClient
 from adapters.kiwoom.errors import (
     ConfigError,
     InputError,
+    KiwoomError,
     StaleBook,
     TokenInvalid,
     TokenUnavailable,
@@ -443,15 +444,23 @@ def test_two_unknown_cancels_of_one_order_are_told_apart_by_size(
 ) -> None:
     book = broker.book
     no = place(broker, qty=10)
+    # Two cancels on the wire at once (two threads reserved them), both answers lost. (One
+    # after the other, the engine refuses the second: OUTCOME_UNKNOWN.)
+    lost = book.request_cancel(no, 3)
+    done = book.request_cancel(no, 2)
     server.inject(Fault(FaultKind.CLOSE_BEFORE, api_id="kt10003"))  # never reaches the server
-    lost = broker.cancel(book, no, 3)
+    with pytest.raises(KiwoomError):
+        broker.client.cancel(orig_ord_no=no, stk_cd="005930", qty=lost.cncl_qty)
     server.inject(Fault(FaultKind.CLOSE_AFTER, api_id="kt10003"))  # carried out, not answered
-    done = broker.cancel(book, no, 2)
-    assert lost.status is done.status is CancelStatus.UNKNOWN
+    with pytest.raises(KiwoomError):
+        broker.client.cancel(orig_ord_no=no, stk_cd="005930", qty=done.cncl_qty)
+    for request in (lost, done):
+        book.apply(ev.CancelOutcomeUnknown(no, request.request_id))
+    assert broker.cancel(book, no, 1).decision.reason is Refusal.OUTCOME_UNKNOWN
     report = broker.reconcile()
     assert report.discrepancies == [] and report.refused == []
     status = {c.request_id: c.status for c in book.orders[no].cancels}
-    assert status == {lost.request.request_id: "rejected", done.request.request_id: "confirmed"}  # type: ignore[union-attr]
+    assert status == {lost.request_id: "rejected", done.request_id: "confirmed"}
     assert [e.code for e in report.applied if isinstance(e, ev.CancelRejected)] == [NOT_RECEIVED]
     assert len(kt10003_bodies(server)) == 1
     assert_book_matches_truth(book, server)
@@ -590,20 +599,37 @@ class StepClock:
         return self.queue.pop(0) if len(self.queue) > 1 else self.queue[0]
 
 
-def test_the_grace_of_an_unknown_cancel_runs_from_when_it_failed(server: SimServer) -> None:
+def test_the_grace_of_an_unknown_cancel_runs_from_when_it_failed_on_the_monotonic_clock(
+    server: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     t0 = datetime.now(UTC)
-    clock = StepClock(t0)
+    wall = StepClock(t0)
+    elapsed = [1000.0]  # the broker's monotonic clock, in seconds
     with make_client(server) as c:
-        broker = KiwoomBroker(c, OrderBook(), unknown_grace=timedelta(seconds=30), now=clock)
+        broker = KiwoomBroker(
+            c,
+            OrderBook(),
+            unknown_grace=timedelta(seconds=30),
+            now=wall,
+            clock=lambda: elapsed[0],
+        )
         no = place(broker)
         server.inject(Fault(FaultKind.CLOSE_BEFORE, api_id="kt10003"))
-        clock.queue = [t0, t0 + timedelta(seconds=40)]  # a 40 s wait (pacing, a timeout)
+        send = c.cancel
+
+        def slow_cancel(**kwargs: Any) -> Any:
+            elapsed[0] += 40  # a 40 s wait (pacing, a timeout) before the send failed
+            return send(**kwargs)
+
+        monkeypatch.setattr(c, "cancel", slow_cancel)
         outcome = broker.cancel(broker.book, no, "0")
         assert outcome.status is CancelStatus.UNKNOWN
         day = t0.astimezone(KST).date()
-        clock.queue = [t0 + timedelta(seconds=41)]
+        elapsed[0] += 1
         assert broker.reconcile(day=day).unresolved == [outcome.request.request_id]  # type: ignore[union-attr]
-        clock.queue = [t0 + timedelta(seconds=71)]
+        wall.queue = [t0 + timedelta(seconds=45)]  # the wall clock jumps: the grace does not
+        assert broker.reconcile(day=day).unresolved == [outcome.request.request_id]  # type: ignore[union-attr]
+        elapsed[0] += 30
         assert broker.reconcile(day=day).resolved == [outcome.request.request_id]  # type: ignore[union-attr]
         assert broker.book.orders[no].cancellable_qty == 10
 
@@ -666,7 +692,7 @@ def test_no_secret_in_any_log_record_repr_or_error(
     with make_client(server, throttle_retries=0) as c:
         broker = KiwoomBroker(c, OrderBook(), unknown_grace=timedelta(0))
         no = place(broker)
-        token = c.tokens.token()
+        token = c.tokens.token().reveal()
         server.expire_tokens()
         broker.cancel(broker.book, no, 2)
         for kind in FAULTS:
@@ -701,7 +727,7 @@ def test_errors_keep_nothing_behind_them_that_holds_a_secret(server: SimServer) 
 
     with make_client(server) as c:
         c.open_orders()
-        token = c.tokens.token()
+        token = c.tokens.token().reveal()
         for kind in (FaultKind.DELAY, FaultKind.CLOSE_AFTER):
             server.inject(Fault(kind, api_id="ka10075", delay=0.6))
             with pytest.raises(TransportError) as err:

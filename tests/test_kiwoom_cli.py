@@ -225,3 +225,60 @@ def test_the_installed_commands_work_end_to_end() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def processed_cancels(server: SimServer) -> int:
+    return sum(1 for call in server.log if call.api_id == "kt10003" and call.processed)
+
+
+def test_a_rerun_after_an_unknown_outcome_cannot_send_the_same_shares_again(
+    server: SimServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no = place(server, 10)
+    server.inject(Fault(FaultKind.CLOSE_BEFORE, api_id="kt10003"))  # no answer: unknown
+    assert cancel(server, no, "--qty", "4") == EXIT["unknown"] == 5
+    first = capsys.readouterr()
+    assert "UNKNOWN" in first.out and "journal:" in first.err
+    # The user asks again (a new process): the journal still holds the reservation, marked
+    # unknown, and no trace is on the server yet: the engine refuses to send.
+    for qty in ("4", "0", "1"):
+        assert cancel(server, no, "--qty", qty) == EXIT["refused"] == 3
+        again = capsys.readouterr()
+        assert "OUTCOME_UNKNOWN" in again.out and "nothing was sent" in again.out
+        assert "unknown outcome" in again.err
+    assert processed_cancels(server) == 0 and server.truth(no).cancelled == 0
+    # open-orders reconciles the same journal and says what is still unknown
+    assert main(["open-orders", "--base-url", server.base_url]) == 0
+    assert "not settled yet" in capsys.readouterr().err
+    # Without the journal a re-run knows nothing of the first attempt and sends.
+    assert cancel(server, no, "--qty", "4", "--no-journal") == EXIT["accepted"]
+    assert processed_cancels(server) == 1
+
+
+def test_a_cancel_the_server_took_without_answering_is_found_by_the_rerun(
+    server: SimServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no = place(server, 10)
+    server.inject(Fault(FaultKind.CLOSE_AFTER, api_id="kt10003"))  # carried out, not answered
+    journal = str(server.port) + ".sqlite3"
+    path = os.path.join(os.environ["XDG_STATE_HOME"], journal)
+    assert cancel(server, no, "--qty", "4", "--journal", path) == EXIT["accepted"]
+    assert "the server did take it" in capsys.readouterr().out
+    # asked again: the first cancel is in the book (numbered), so 4 more are 4 other shares
+    assert cancel(server, no, "--qty", "6", "--journal", path) == EXIT["accepted"]
+    assert cancel(server, no, "--qty", "1", "--journal", path) == EXIT["refused"]
+    assert "ALREADY_CANCELLED" in capsys.readouterr().out
+    assert processed_cancels(server) == 2 and server.truth(no).cancelled == 10
+
+
+def test_a_journal_held_by_another_process_is_refused_and_nothing_is_sent(
+    server: SimServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.journal import Journal
+
+    no = place(server, 10)
+    path = os.path.join(os.environ["XDG_STATE_HOME"], "held.sqlite3")
+    with Journal(path, account="someone"):
+        assert cancel(server, no, "--journal", path) == EXIT["failed"]
+        assert "one writer" in capsys.readouterr().err
+    assert server.calls["kt10003"] == 0

@@ -1,6 +1,6 @@
 """Kiwoom WebSocket type-00 (주문체결) frames mapped to engine events (adapters.kiwoom.realtime).
 
-Frames are built as Kiwoom sends them (``reference/kiwoom-rest.md`` section 6): every value a
+Frames are built as Kiwoom sends them (``docs/kiwoom.md``, "Real-time order events"): every value a
 string, quantities zero padded to 12 digits, codes with an ``A`` prefix, prices with a direction
 sign, and 919 ``"0"`` on normal events.
 """

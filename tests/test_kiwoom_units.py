@@ -33,7 +33,7 @@ from adapters.kiwoom.transport import (
 from engine import Side
 
 
-# -- section 7: what each answer means -----------------------------------------------------------
+# -- docs/kiwoom.md, "Answer codes": what each answer means ----------------------------------------
 @pytest.mark.parametrize(
     ("return_code", "message", "status", "cls", "code", "outcome"),
     [
@@ -84,7 +84,7 @@ from engine import Side
         (1, "[1999:예기치 못한 에러가 발생했습니다]", 200, ServerFault, "1999", Outcome.UNKNOWN),
         (3, "[8001:App Key 검증에 실패했습니다]", 200, AuthError, "8001", Outcome.NOT_PROCESSED),
         (7, "무언가 새로운 오류", 200, ServerFault, "", Outcome.UNKNOWN),
-        # a code given as the top-level return_code itself (section 7: "8005 top level")
+        # a code given as the top-level return_code itself (docs/kiwoom.md, "Answer codes")
         (8005, "Token이 유효하지 않습니다", 200, TokenInvalid, "8005", Outcome.NOT_PROCESSED),
         (
             1700,
@@ -202,6 +202,29 @@ def test_pacer_spaces_calls_per_api_id() -> None:
     assert t.now == before
 
 
+class LateTime(FakeTime):
+    """A sleep that wakes ``late`` seconds after it was asked to (a loaded machine)."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds + self.late)
+        self.late = 0.0  # only the first wake-up is late
+
+
+def test_a_late_wake_up_never_squeezes_the_next_call_closer_than_the_interval() -> None:
+    t = LateTime(late=0.05)
+    pacer = Pacer({"*": 5}, margin=0.0, clock=t.clock, sleep=t.sleep)
+    starts = []
+    for _ in range(4):
+        pacer.acquire("kt10003")
+        starts.append(t.now)
+    gaps = [round(b - a, 9) for a, b in itertools.pairwise(starts)]
+    assert gaps == [0.25, 0.2, 0.2]  # the late call pushes the next one, never less than 0.2
+
+
 def test_pacer_learns_a_lower_rate_and_backs_off() -> None:
     t = FakeTime()
     pacer = Pacer({"*": 5}, margin=0.0, clock=t.clock, sleep=t.sleep)
@@ -310,7 +333,7 @@ def test_credentials_and_tokens_hide_their_values(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("KIWOOM_APPKEY", "from-env-a")
     monkeypatch.setenv("KIWOOM_SECRETKEY", "from-env-s")
     env = Credentials.resolve()
-    assert (env.appkey, env.secretkey) == ("from-env-a", "from-env-s")
+    assert (env.appkey.reveal(), env.secretkey.reveal()) == ("from-env-a", "from-env-s")
     monkeypatch.delenv("KIWOOM_SECRETKEY")
     with pytest.raises(ConfigError) as err:
         Credentials.resolve()

@@ -55,3 +55,18 @@ def test_importing_the_engine_pulls_in_no_test_kit_and_no_network() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_the_core_and_its_test_kit_import_nothing_from_the_adapters() -> None:
+    offenders = []
+    for path in sorted(CORE.rglob("*.py")):  # engine/testing included
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] == "adapters"]
+    assert offenders == []

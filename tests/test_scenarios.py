@@ -1,4 +1,4 @@
-"""The 26 scenarios of ``reference/order-lifecycle.md`` section 4, one test each.
+"""The 26 numbered scenarios of ``docs/policies.md``, one test each.
 
 Q = 10 and the order starts CONFIRMED unless a scenario says otherwise. Everything is driven
 through the public API; every refusal is checked to leave the book exactly as it was.

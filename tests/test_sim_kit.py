@@ -1,4 +1,4 @@
-"""The simulation test kit (engine.testing.simulation): the engine against the simulated exchange.
+"""The simulation test kit (adapters.sim.testing): the engine against the simulated exchange.
 
 The main property: whatever the market, the latency, the seed and the strategy's actions, the
 engine's view of every order ends equal to the exchange's truth. The rest pins the kit itself:
@@ -32,9 +32,9 @@ from adapters.sim import (
     round_to_tick,
     tick_size,
 )
+from adapters.sim import testing as ss
 from engine import Order, OrderBook, OrderState, Side
 from engine import events as ev
-from engine.testing import simulation as ss
 
 SYMBOLS = ("005930", "000660")
 

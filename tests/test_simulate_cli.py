@@ -27,7 +27,7 @@ def test_the_default_run_summarises_a_matching_session(capsys: pytest.CaptureFix
         "취소     CANCELLED",
         "Shares:",
         "refused by the engine (never sent)",
-        "Races observed (fills beating cancels):",
+        "Races observed",
         "FILL_DURING_CANCEL",
         "Engine view == exchange truth: MATCHED",
     ):
@@ -175,3 +175,12 @@ def test_console_script_runs_simulate_offline() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["ok"] is True
+
+
+def test_the_progress_bar_follows_the_simulated_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", *SMALL, "--progress", "always"]) == 0
+    err = capsys.readouterr().err
+    assert "simulated 100%" in err and "KST" in err
+    assert "09:" in err  # the simulated clock, from the morning on
+    assert main(["simulate", *SMALL, "--progress", "never"]) == 0
+    assert capsys.readouterr().err == ""

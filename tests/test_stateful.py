@@ -4,7 +4,7 @@ A Hypothesis rule-based machine sends every kind of event (early, late, duplicat
 for unknown orders), random cancels (ints, strings, ``"0"``, invalid ones), answers to them, and
 replays; after every step it checks the invariants and that the book agrees with the model.
 
-The model is written from ``reference/order-lifecycle.md`` alone, as plainly as possible: it
+The model is written from ``docs/policies.md`` alone, as plainly as possible: it
 shares no code with the engine. Answers to cancels always name their request (as the Kiwoom
 adapter does); the oldest-first matching of unnamed answers is covered in test_scenarios.py.
 """

@@ -1,4 +1,4 @@
-"""``order-engine demo``: the seed document's kt10003 examples walked through the engine."""
+"""``order-engine demo``: the kt10003 examples of Kiwoom's API guide walked through the engine."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ NAMES = {"005930": "삼성전자", "000660": "SK하이닉스", "035420": "NAVER"
 
 
 def kt10003_body(orig_ord_no: str, stk_cd: str, exchange: str, cncl_qty: str) -> dict[str, str]:
-    """Return the kt10003 request body exactly as the seed document spells it (all strings)."""
+    """Return the kt10003 request body exactly as Kiwoom's guide spells it (all strings)."""
     return {
         "dmst_stex_tp": exchange,
         "orig_ord_no": orig_ord_no,
@@ -115,7 +115,7 @@ def _applied(book: OrderBook, event: ev.Event) -> Order:
 def run_demo(out: TextIO) -> int:
     """Print the walk-through; return the exit status (0 when every step held)."""
     p = _Printer(out)
-    p.line("order-engine demo: the kt10003 examples of the seed document through the engine")
+    p.line("order-engine demo: the kt10003 examples of Kiwoom's API guide through the engine")
     p.line("(Q ordered, F filled, C cancelled, M modified away, L open, P reserved by cancels)")
     p.line()
     results = [

@@ -3,17 +3,82 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine import __version__
+
+#: ``-v`` turns the library's logging on at INFO, ``-vv`` at DEBUG.
+_VERBOSITY = {1: "INFO", 2: "DEBUG"}
+
+#: The exit status after the reader of standard output went away (``| head``): 128 + SIGPIPE.
+EXIT_BROKEN_PIPE = 141
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    A reader that closes standard output early (``order-engine simulate | head``) ends the
+    command quietly, with status 141 as a program stopped by SIGPIPE has, and no traceback.
+    """
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe found at exit is quiet too
+    except BrokenPipeError:
+        # Python would complain again when it flushes stdout at exit: point it at devnull.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+    return status
+
+
+def _add_logging_options(parser: argparse.ArgumentParser, default: object = None) -> None:
+    """Add ``-v/--verbose`` and ``--log-level`` (skipped where a command has its own ``-v``).
+
+    On the sub-commands the default is ``SUPPRESS``, so that an option given before the
+    command name is not reset by the sub-command's own default.
+    """
+    taken = parser._option_string_actions
+    if "-v" not in taken and "--verbose" not in taken:
+        parser.add_argument(
+            "-v",
+            "--verbose",
+            action="count",
+            default=0 if default is None else default,
+            help="log what the library does on stderr (-v: INFO, -vv: DEBUG)",
+        )
+    if "--log-level" not in taken:
+        parser.add_argument(
+            "--log-level",
+            type=str.upper,
+            choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+            default=default,
+            help="log the library's records at this level and above on stderr",
+        )
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Send the library's log records to stderr at the level ``-v`` or ``--log-level`` asks."""
+    level = getattr(args, "log_level", None) or _VERBOSITY.get(min(getattr(args, "verbose", 0), 2))
+    if level is not None:
+        logging.basicConfig(
+            level=level,
+            stream=sys.stderr,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="order-engine",
         description="Order state-machine engine for Korean equities (Kiwoom REST).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_logging_options(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     from adapters.cli.simulate import add_arguments
 
@@ -51,11 +116,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         "Credentials come from KIWOOM_APPKEY and KIWOOM_SECRETKEY.",
     )
     add_open_orders_arguments(open_orders)
-    sub.add_parser("demo", help="walk the kt10003 examples of the seed document through the engine")
+    from adapters.cli.report import add_arguments as add_report_arguments
+    from adapters.cli.sweep import add_arguments as add_sweep_arguments
+
+    sweep = sub.add_parser(
+        "sweep",
+        help="run simulated days over seeds x parameter sets on Dask (needs the [sweep] extra)",
+        description="Run independent simulated days over a grid of seeds and parameter sets "
+        "on a local Dask cluster (or an existing one with --scheduler) and aggregate them per "
+        "parameter set. Exit status 0 only when every day matched.",
+    )
+    add_sweep_arguments(sweep)
+    report = sub.add_parser(
+        "report",
+        help="draw a day's events (--events-out file or journal) as one HTML file",
+        description="Draw the day recorded in an events file (JSON lines of engine events, "
+        "as simulate --events-out writes) as one self-contained HTML file (needs [report]).",
+    )
+    add_report_arguments(report)
+    from adapters.cli.place import add_place_arguments
+
+    place = sub.add_parser(
+        "place",
+        help="send a new buy or sell order through Kiwoom (kt10000/kt10001)",
+        description="Send one new order and print its order number. Credentials come from "
+        "KIWOOM_APPKEY and KIWOOM_SECRETKEY. Exit status: 0 accepted, 1 not sent (no "
+        "connection, no token), 2 bad options, 4 rejected by Kiwoom, 5 outcome unknown "
+        "(check open-orders before placing again).",
+    )
+    add_place_arguments(place)
+    sub.add_parser("demo", help="walk the kt10003 examples of Kiwoom's guide through the engine")
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
     doc.add_argument("--check", action="store_true", help="exit 1 if OUTPUT is out of date")
+    for command in sub.choices.values():  # -v and --log-level after the command name too
+        _add_logging_options(command, default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.command == "lifecycle-doc" and args.check and args.output is None:
+        doc.error("--check needs the file to compare, e.g. docs/lifecycle.md")
+    _configure_logging(args)
 
     if args.command == "simulate":
         from adapters.cli.simulate import run_simulate
@@ -72,6 +171,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run = run_cancel if args.command == "cancel" else run_open_orders
         return run(args, sys.stdout, sys.stderr)
+
+    if args.command == "sweep":
+        from adapters.cli.sweep import run_sweep_command
+
+        return run_sweep_command(args, sys.stdout, sys.stderr)
+
+    if args.command == "report":
+        from adapters.cli.report import run_report
+
+        return run_report(args, sys.stdout, sys.stderr)
+    if args.command == "place":
+        from adapters.cli.place import run_place
+
+        return run_place(args, sys.stdout, sys.stderr)
 
     if args.command == "demo":
         from adapters.cli.demo import run_demo

@@ -13,6 +13,7 @@ from adapters.kiwoom.auth import Credentials, TokenManager
 from adapters.kiwoom.broker import NOT_RECEIVED, KiwoomBroker, Reconciliation
 from adapters.kiwoom.client import KiwoomClient, OpenOrder, OrderAnswer, OrderDetail
 from adapters.kiwoom.errors import (
+    AnswerTooLarge,
     ApiError,
     AuthError,
     ConfigError,
@@ -23,7 +24,9 @@ from adapters.kiwoom.errors import (
     NotJson,
     OrderRejected,
     Outcome,
+    PagingError,
     RateLimited,
+    RequestNotSent,
     ServerError,
     ServerFault,
     StaleBook,
@@ -31,15 +34,18 @@ from adapters.kiwoom.errors import (
     TokenInvalid,
     TokenUnavailable,
     TransportError,
+    UnexpectedFailure,
 )
 from adapters.kiwoom.pacing import Pacer
 from adapters.kiwoom.realtime import RealtimeError, events_from_frame, events_from_values
+from adapters.kiwoom.secret import Secret
 from adapters.kiwoom.transport import MOCK_URL, REAL_URL, Transport
 
 __all__ = [
     "MOCK_URL",
     "NOT_RECEIVED",
     "REAL_URL",
+    "AnswerTooLarge",
     "ApiError",
     "AuthError",
     "ConfigError",
@@ -57,9 +63,12 @@ __all__ = [
     "OrderRejected",
     "Outcome",
     "Pacer",
+    "PagingError",
     "RateLimited",
     "RealtimeError",
     "Reconciliation",
+    "RequestNotSent",
+    "Secret",
     "ServerError",
     "ServerFault",
     "StaleBook",
@@ -69,6 +78,7 @@ __all__ = [
     "TokenUnavailable",
     "Transport",
     "TransportError",
+    "UnexpectedFailure",
     "events_from_frame",
     "events_from_values",
 ]

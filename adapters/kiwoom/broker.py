@@ -12,13 +12,27 @@ shares be cancelled again.
 Which cancels are unknown is read from the book, not kept beside it: a pending cancel request with
 no broker number is one that was sent (or was about to be) and never answered. So a book rebuilt
 from its journal after a restart still knows them, and a cancel numbered by any source (the REST
-answer, a real-time 접수, a reconciliation) is no longer unknown. The broker is not thread-safe:
-call it from one thread (or under one lock), as the book.
+answer, a real-time 접수, a reconciliation) is no longer unknown. A cancel whose answer was lost
+is marked in the book (``CancelOutcomeUnknown``): the engine then refuses any new cancel of that
+order (``OUTCOME_UNKNOWN``) until reconciliation settles the lost one on evidence.
+
+With ``journal=PATH`` every event the book takes is written to a SQLite journal
+(:mod:`adapters.journal`); an intent (a cancel or modify reservation) is committed durably
+before its request is sent, and opening the journal replays the day into an identical book.
+Requests a previous process reserved and never saw answered are marked unknown at once.
+
+**One writer.** The broker is safe to call from several threads: every change to its book and
+journal happens under one lock (:attr:`KiwoomBroker.lock`), held for one book operation at a
+time and never during an HTTP call, so a slow answer does not hold other threads' events back.
+Read the book under that lock too (``with broker.lock: ...``) when other threads may write it.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
@@ -26,9 +40,10 @@ from typing import Any, Final
 import attrs
 
 from adapters.broker import CancelOutcome, CancelStatus, Ticket, TicketStatus
+from adapters.journal import Journal, account_key
 from adapters.kiwoom.client import KiwoomClient, OpenOrder, OrderDetail
-from adapters.kiwoom.errors import InputError, KiwoomError, Outcome, StaleBook
-from engine import CancelRefused, EngineError, OrderBook, Side
+from adapters.kiwoom.errors import ConfigError, InputError, KiwoomError, Outcome, StaleBook
+from engine import CancelRefused, EngineError, ModifyRefused, OrderBook, Side
 from engine import events as ev
 from engine.order import CancelInfo, Order
 from engine.sessions import KST
@@ -73,10 +88,15 @@ class KiwoomBroker:
     """:class:`adapters.broker.BrokerPort` over a :class:`KiwoomClient`.
 
     ``book`` receives the acceptances of :meth:`place` (the order server's 접수); ``now`` is
-    the wall clock (timezone-aware; passed in for tests). The REST answers are the only facts
-    besides reconciliation: fills, cancel confirmations and the effect of a modify reach the
-    book from :meth:`reconcile` (or from the real-time events, mapped by
-    :mod:`adapters.kiwoom.realtime`).
+    the wall clock (timezone-aware; passed in for tests) and ``clock`` a monotonic clock in
+    seconds, which measures the unknown-cancel grace (a jump of the wall clock never shortens
+    it). The REST answers are the only facts besides reconciliation and :meth:`apply_events`
+    (the real-time feed): fills, cancel confirmations and the effect of a modify reach the book
+    from those.
+
+    ``journal`` (a path, or an open :class:`adapters.journal.Journal`) makes the book durable:
+    see the module docstring. ``account`` names the account in the journal (default: a digest of
+    the API host and the app key). ``book`` and ``journal`` cannot both be given.
     """
 
     def __init__(
@@ -84,28 +104,75 @@ class KiwoomBroker:
         client: KiwoomClient,
         book: OrderBook | None = None,
         *,
+        journal: str | os.PathLike[str] | Journal | None = None,
+        account: str | None = None,
         unknown_grace: timedelta = timedelta(seconds=30),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if book is not None and journal is not None:
+            raise ConfigError("pass a book or a journal (which makes the book), not both")
         self.client = client
-        self.book = book if book is not None else OrderBook()
         self.unknown_grace = unknown_grace
         self._now = now
-        self._sent_at: dict[_Key, datetime] = {}  # when each unanswered cancel was last tried
+        self._clock = clock
+        #: The one writer's lock: held for every change to the book and the journal.
+        self.lock = threading.RLock()
+        self._sent_at: dict[_Key, float] = {}  # monotonic time each unanswered request failed
+        self._in_flight: set[_Key] = set()  # requests being sent right now (another thread)
         self._tickets = 0
         #: The Korea-time date the book belongs to: Kiwoom's order numbers restart every day.
         self.trading_day: date = now().astimezone(KST).date()
+        self.journal: Journal | None = None
+        if journal is not None:
+            if isinstance(journal, Journal):
+                self.journal = journal
+            else:
+                name = account or account_key(client.base_url, client.tokens.fingerprint())
+                self.journal = Journal(journal, account=name)
+            self.book = self._open_day()
+        else:
+            self.book = book if book is not None else OrderBook()
+
+    def _open_day(self) -> OrderBook:
+        """Replay the journal's day; mark unknown what a previous process left unanswered."""
+        assert self.journal is not None
+        book = self.journal.open_day(self.trading_day)
+        for ord_no, request_id in unknown_cancels(book):
+            # Reserved (and perhaps sent) by a process that is gone: its answer is lost. A
+            # request already marked is left as it is (the book ignores a second mark).
+            book.apply(ev.CancelOutcomeUnknown(ord_no, request_id, ts=self._now()))
+        self.journal.commit(durable=True)
+        return book
 
     def start_day(self, book: OrderBook | None = None) -> OrderBook:
         """Begin a new trading day with ``book`` (default: a new, empty one); return it.
 
         Order numbers restart every day, so a book holds one day. Reconcile the old book first
         (``reconcile(old_book)`` still reads its day) if its last fills and cancels matter.
+        With a journal, the new day's book is the journal's (replayed if it has the day).
         """
-        self.book = book if book is not None else OrderBook()
-        self.trading_day = self._now().astimezone(KST).date()
-        self._sent_at.clear()
-        return self.book
+        with self.lock:
+            self.trading_day = self._now().astimezone(KST).date()
+            self._sent_at.clear()
+            if self.journal is not None:
+                if book is not None:
+                    raise ConfigError("a journalled broker makes its own book")
+                self.book = self._open_day()
+            else:
+                self.book = book if book is not None else OrderBook()
+            return self.book
+
+    def close(self) -> None:
+        """Commit and close the journal (if any). The client is the caller's to close."""
+        with self.lock:
+            if self.journal is not None:
+                self.journal.close()
+
+    def _commit(self, *, durable: bool = False) -> None:
+        """Write what the book took since the last commit (``durable``: before a send)."""
+        if self.journal is not None:
+            self.journal.commit(durable=durable)
 
     def _same_day(self, what: str) -> datetime:
         """Return the time now, or raise :class:`StaleBook` once the trading day is over."""
@@ -124,11 +191,29 @@ class KiwoomBroker:
     @property
     def unknown(self) -> tuple[str, ...]:
         """Return the request ids of the book's cancels whose outcome is not known yet."""
-        return tuple(info.request_id for _no, info in unknown_cancels(self.book).items())
+        with self.lock:
+            return tuple(info.request_id for _no, info in unknown_cancels(self.book).items())
 
     def _ticket(self, kind: str, request_id: str = "") -> Ticket:
-        self._tickets += 1
-        return Ticket(kind, request_id or f"K{self._tickets:07d}")
+        with self.lock:
+            self._tickets += 1
+            return Ticket(kind, request_id or f"K{self._tickets:07d}")
+
+    # -- facts from elsewhere ----------------------------------------------------------------------
+    def apply_events(self, events: Iterable[ev.Event]) -> Reconciliation:
+        """Apply ``events`` (from the real-time feed, say) to the book, as the one writer.
+
+        Each event is applied in order under :attr:`lock` and journalled; one the book refuses
+        changes nothing and is listed in the result's ``refused`` (and logged). The batch is
+        committed to the journal before this returns.
+        """
+        report = Reconciliation()
+        with self.lock:
+            book = self.book
+            for event in events:
+                self._apply(book, event, report)
+            self._commit()
+        return report
 
     # -- orders ----------------------------------------------------------------------------------
     def place(
@@ -142,7 +227,9 @@ class KiwoomBroker:
         exchange: str = "KRX",
     ) -> Ticket:
         """Send a new order (kt10000/kt10001); on acceptance its 접수 goes into the book."""
-        self._same_day("place")
+        with self.lock:
+            self._same_day("place")
+            book = self.book
         ticket = self._ticket("place")
         try:
             answer = self.client.place(
@@ -155,27 +242,78 @@ class KiwoomBroker:
         accepted = ev.OrderAccepted(
             answer.ord_no, stk_cd, side, qty, price, exchange, ts=self._now()
         )
-        self._apply(self.book, accepted, None)
+        with self.lock:
+            self._apply(book, accepted, None)
+            self._commit()
         return ticket
 
     def modify(
-        self, *, orig_ord_no: str, stk_cd: str, qty: int, price: int, exchange: str = "KRX"
+        self, *, orig_ord_no: str, stk_cd: str, qty: int | str, price: int, exchange: str = "KRX"
     ) -> Ticket:
-        """Send a modify (kt10002); the ticket gets the new order number.
+        """Reserve the shares in the book, then send a modify (kt10002); the ticket gets the new
+        order number.
 
-        The REST answer says only that the order server took it; the shares move in the book
-        when :meth:`reconcile` (or a 정정 확인 event) shows the modify done.
+        The engine decides first (the shares a modify may move are those a cancel could take);
+        a refusal sends nothing and comes back REJECTED with the refusal's name as its code.
+        The reservation (``ModifyRequested``) is journalled before sending, so no cancel may
+        take the shares the modify is about to move. The REST answer only numbers the modify
+        (``ModifyAccepted``); the shares move when :meth:`reconcile` (or a 정정 확인 event)
+        shows the modify done. An unknown outcome keeps the reservation until reconciled.
         """
-        self._same_day("modify")
         ticket = self._ticket("modify")
+        with self.lock:
+            now = self._same_day("modify")
+            book = self.book
+            try:
+                request = book.request_modify(orig_ord_no, qty, price, at=now, ts=now)
+            except ModifyRefused as refused:
+                reason = refused.decision.reason
+                name = reason.name if reason is not None else "REFUSED"
+                ticket.resolve(TicketStatus.REJECTED, "", name, str(refused))
+                return ticket
+            key = (request.orig_ord_no, request.request_id)
+            self._in_flight.add(key)
+            self._commit(durable=True)  # the intent is on disk before the request leaves
+        ticket.request_id = request.request_id
         try:
             answer = self.client.modify(
-                orig_ord_no=orig_ord_no, stk_cd=stk_cd, qty=qty, price=price, exchange=exchange
+                orig_ord_no=request.orig_ord_no,
+                stk_cd=stk_cd,
+                qty=request.mdfy_qty,
+                price=price,
+                exchange=exchange,
             )
         except KiwoomError as exc:
             self._fail(ticket, exc)
+            with self.lock:
+                self._in_flight.discard(key)
+                if exc.outcome is Outcome.UNKNOWN:
+                    self._sent_at[key] = self._clock()
+                    log.warning("modify %s of %s: outcome unknown", request.request_id, orig_ord_no)
+                else:
+                    rejected = ev.ModifyRejected(
+                        request.orig_ord_no,
+                        exc.code or type(exc).__name__,
+                        exc.message,
+                        request_id=request.request_id,
+                        ts=now,
+                    )
+                    self._apply(book, rejected, None)
+                self._commit()
             return ticket
+        except BaseException:
+            with self.lock:
+                self._in_flight.discard(key)
+                self._sent_at[key] = self._clock()  # interrupted: reconciliation settles it
+            raise
         ticket.resolve(TicketStatus.ACCEPTED, answer.ord_no, "", answer.message)
+        accepted = ev.ModifyAccepted(
+            answer.ord_no, request.orig_ord_no, request.qty, request.request_id, ts=now
+        )
+        with self.lock:
+            self._in_flight.discard(key)
+            self._apply(book, accepted, None)
+            self._commit()
         return ticket
 
     @staticmethod
@@ -185,24 +323,42 @@ class KiwoomBroker:
 
     # -- cancels ---------------------------------------------------------------------------------
     def cancel(
-        self, book: OrderBook, ord_no: str, qty: int | str = 0, *, at: datetime | None = None
+        self,
+        book: OrderBook | None,
+        ord_no: str,
+        qty: int | str = 0,
+        *,
+        at: datetime | None = None,
     ) -> CancelOutcome:
-        """Ask the engine; send kt10003 only if it allows the cancel; put the answer in ``book``.
+        """Ask the engine; send kt10003 only if it allows the cancel; put the answer in ``book``
+        (None: the broker's book).
 
         REFUSED: the engine said no, nothing was sent. ACCEPTED: the server numbered the cancel
         (fills can still race it). REJECTED: a definitive refusal (RC4033...) or a request the
         server certainly did not act on (throttled past the retries): the reservation is
-        released. UNKNOWN: the reservation stays until :meth:`reconcile` settles it.
+        released. UNKNOWN: the reservation stays, marked unknown (no new cancel of the order is
+        allowed) until :meth:`reconcile` settles it.
+
+        The reservation is journalled durably before kt10003 leaves; the lock is not held while
+        the request is on the wire.
         """
-        now = self._same_day("cancel")
-        try:
-            request = book.request_cancel(ord_no, qty, at=at if at is not None else now, ts=now)
-        except CancelRefused as refused:
-            return CancelOutcome(refused.decision, CancelStatus.REFUSED)
+        with self.lock:
+            now = self._same_day("cancel")
+            book = book if book is not None else self.book
+            try:
+                request = book.request_cancel(ord_no, qty, at=at if at is not None else now, ts=now)
+            except CancelRefused as refused:
+                return CancelOutcome(refused.decision, CancelStatus.REFUSED)
+            key = (request.orig_ord_no, request.request_id)
+            self._in_flight.add(key)
+            try:
+                self._commit(durable=True)  # the intent is on disk before the request leaves
+            except BaseException:
+                self._in_flight.discard(key)
+                # Not sent: release the reservation (journalled with the next commit).
+                self._apply(book, ev.CancelRejected(ord_no, "NOT_SENT", request_id=key[1]), None)
+                raise
         ticket = self._ticket("cancel", request.request_id)
-        key = (request.orig_ord_no, request.request_id)
-        # Written ahead: until an answer says otherwise, the outcome of this cancel is unknown.
-        self._sent_at[key] = now
         try:
             answer = self.client.cancel(
                 orig_ord_no=request.orig_ord_no,
@@ -212,35 +368,47 @@ class KiwoomBroker:
             )
         except KiwoomError as exc:
             self._fail(ticket, exc)
-            if exc.outcome is Outcome.UNKNOWN:
-                self._sent_at[key] = self._now()  # the grace runs from when it failed
-                log.warning(
-                    "cancel %s of %s: outcome unknown (%s); will reconcile",
-                    request.request_id,
+            with self.lock:
+                self._in_flight.discard(key)
+                if exc.outcome is Outcome.UNKNOWN:
+                    self._lost(book, key, now)
+                    log.warning(
+                        "cancel %s of %s: outcome unknown (%s); will reconcile",
+                        request.request_id,
+                        request.orig_ord_no,
+                        type(exc).__name__,
+                    )
+                    return CancelOutcome(request.decision, CancelStatus.UNKNOWN, request, ticket)
+                rejected = ev.CancelRejected(
                     request.orig_ord_no,
-                    type(exc).__name__,
+                    exc.code or type(exc).__name__,
+                    exc.message,
+                    request_id=request.request_id,
+                    ts=now,
                 )
-                return CancelOutcome(request.decision, CancelStatus.UNKNOWN, request, ticket)
-            del self._sent_at[key]
-            rejected = ev.CancelRejected(
-                request.orig_ord_no,
-                exc.code or type(exc).__name__,
-                exc.message,
-                request_id=request.request_id,
-                ts=now,
-            )
-            self._apply(book, rejected, None)
+                self._apply(book, rejected, None)
+                self._commit()
             return CancelOutcome(request.decision, CancelStatus.REJECTED, request, ticket)
         except BaseException:
-            self._sent_at[key] = self._now()  # interrupted: unknown, reconciliation settles it
+            with self.lock:  # interrupted: unknown, reconciliation settles it
+                self._in_flight.discard(key)
+                self._lost(book, key, now)
             raise
-        del self._sent_at[key]
         ticket.resolve(TicketStatus.ACCEPTED, answer.ord_no, "", answer.message)
         accepted = ev.CancelAccepted(
             answer.ord_no, request.orig_ord_no, request.qty, request.request_id, ts=now
         )
-        self._apply(book, accepted, None)
+        with self.lock:
+            self._in_flight.discard(key)
+            self._apply(book, accepted, None)
+            self._commit()
         return CancelOutcome(request.decision, CancelStatus.ACCEPTED, request, ticket)
+
+    def _lost(self, book: OrderBook, key: _Key, now: datetime) -> None:
+        """Mark the cancel ``key`` unknown (its answer was lost); its grace runs from now."""
+        self._sent_at[key] = self._clock()
+        self._apply(book, ev.CancelOutcomeUnknown(key[0], key[1], ts=now), None)
+        self._commit(durable=True)
 
     # -- reconciliation --------------------------------------------------------------------------
     def reconcile(
@@ -255,12 +423,19 @@ class KiwoomBroker:
         real-time feed before or after it are not counted twice), cancels (accepted,
         confirmed, or rejected by the venue) and what the venue expired. An unknown cancel
         found on the server is matched to its request; one with no trace after
-        ``unknown_grace`` is released (``CancelRejected`` with code ``NOT_RECEIVED``). Works
-        on its own too: at start-up with an empty book, or after a disconnect.
+        ``unknown_grace`` is released (``CancelRejected`` with code ``NOT_RECEIVED``); so is an
+        unknown modify (``ModifyRejected``). Works on its own too: at start-up with an empty
+        book, or after a disconnect.
+
+        The reads happen without the lock; what they show is applied under it, as one writer.
+        Only requests that were already unanswered (and not on the wire) when the reads began
+        can be released: a request sent meanwhile may be missing from the rows for that reason.
         """
-        book = book if book is not None else self.book
-        now = self._now()
-        day = day if day is not None else self.trading_day
+        with self.lock:
+            book = book if book is not None else self.book
+            day = day if day is not None else self.trading_day
+            candidates = set(unknown_cancels(book)) | set(_unknown_modifies(book))
+            candidates -= self._in_flight
         report = Reconciliation()
         unreadable: list[str] = []
 
@@ -270,7 +445,23 @@ class KiwoomBroker:
         report.open_orders = self.client.open_orders(on_bad_row=bad_row)
         details = self.client.order_details(day, on_bad_row=bad_row)
         report.discrepancies += unreadable
+        with self.lock:
+            self._reconcile_rows(book, details, candidates, bool(unreadable), report)
+            self._commit()
+        return report
+
+    def _reconcile_rows(
+        self,
+        book: OrderBook,
+        details: list[OrderDetail],
+        candidates: set[_Key],
+        unreadable: bool,
+        report: Reconciliation,
+    ) -> None:
+        """Apply what the status rows show (under the lock); see :meth:`reconcile`."""
+        now = self._now()
         unknown = unknown_cancels(book)  # as they stand before anything is applied
+        modifies = _unknown_modifies(book)
         rows = sorted(details, key=lambda r: (len(r.ord_no), r.ord_no))
         orders = [r for r in rows if r.kind != "취소"]
         cancels = [r for r in rows if r.kind == "취소"]
@@ -295,16 +486,22 @@ class KiwoomBroker:
         matching = _Matching(unknown)
         if unreadable:  # a row we could not read may be one of them: release none this time
             matching.ambiguous.update(unknown)
+            matching.ambiguous.update(modifies)
+        matching.ambiguous.update(k for k in (*unknown, *modifies) if k not in candidates)
         for row in cancels:
             self._reconcile_cancel(book, row, now, report, matching)
-        # 4. unknown cancels that no row answered
+        # 4. unknown cancels and modifies that no row answered
         for key in unknown:
+            self._settle_unknown(book, key, now, report, matching)
+        modified = {row.orig_ord_no for row in orders if row.kind == "정정"}
+        for key in modifies:
+            if key[0] in modified:  # a modify row of the order the book could not tell apart
+                matching.ambiguous.add(key)
             self._settle_unknown(book, key, now, report, matching)
         # 5. what the venue expired, and what nothing explains
         for row in orders:
             self._reconcile_rest(book, row, now, report)
         self._check_open(book, report.open_orders, report)
-        return report
 
     def _settle_unknown(
         self,
@@ -314,9 +511,12 @@ class KiwoomBroker:
         report: Reconciliation,
         matching: _Matching,
     ) -> None:
-        """Resolve one unknown cancel: found, settled meanwhile, still in its grace, or released."""
+        """Resolve one unknown cancel (or modify): found, settled meanwhile, still in its
+        grace, or released."""
         order_no, request_id = key
-        current = next(c for c in book.orders[order_no].cancels if c.request_id == request_id)
+        order = book.orders[order_no]
+        current = next(c for c in (*order.cancels, *order.modifies) if c.request_id == request_id)
+        is_modify = any(m.request_id == request_id for m in order.modifies)
         if key in matching.claimed or current.status != "pending" or current.cancel_no:
             self._sent_at.pop(key, None)  # found on the server, or answered by another fact
             report.resolved.append(request_id)
@@ -324,16 +524,18 @@ class KiwoomBroker:
         if key in matching.ambiguous:  # a row might be this cancel: never release it on a guess
             report.unresolved.append(request_id)
             return
-        sent_at = self._sent_at.setdefault(key, now)  # not sent by this broker: from now on
-        if now - sent_at < self.unknown_grace:
+        # Elapsed time on the monotonic clock: a jump of the wall clock never shortens the
+        # grace. A request this process never sent (a restart) gets its grace from now on.
+        sent_at = self._sent_at.setdefault(key, self._clock())
+        if self._clock() - sent_at < self.unknown_grace.total_seconds():
             report.unresolved.append(request_id)
             return
-        released = ev.CancelRejected(
-            order_no,
-            NOT_RECEIVED,
-            f"no trace of the cancel on the server {self.unknown_grace} after sending",
-            request_id=request_id,
-            ts=now,
+        what = "modify" if is_modify else "cancel"
+        text = f"no trace of the {what} on the server {self.unknown_grace} after sending"
+        released: ev.Event = (
+            ev.ModifyRejected(order_no, NOT_RECEIVED, text, request_id=request_id, ts=now)
+            if is_modify
+            else ev.CancelRejected(order_no, NOT_RECEIVED, text, request_id=request_id, ts=now)
         )
         if self._apply(book, released, report):
             del self._sent_at[key]
@@ -346,6 +548,16 @@ class KiwoomBroker:
     ) -> None:
         order = book.orders.get(row.ord_no)
         if order is None:
+            if row.kind == "정정" and row.status == "거부":  # refused: no shares moved
+                orig = book.orders.get(row.orig_ord_no)
+                if orig is not None and any(
+                    m.cancel_no == row.ord_no and m.status == "pending" for m in orig.modifies
+                ):
+                    refused = ev.ModifyRejected(
+                        row.orig_ord_no, "REJECTED", "거부 (kt00007)", row.ord_no, ts=now
+                    )
+                    self._apply(book, refused, report)
+                return
             if row.kind == "정정":
                 if not row.orig_ord_no:
                     report.discrepancies.append(f"modify {row.ord_no} names no original order")
@@ -509,6 +721,17 @@ def unknown_cancels(book: OrderBook) -> dict[_Key, CancelInfo]:
     for order in book.orders.values():
         if order.pending_cancel_qty or order.cancel_all_pending:
             for info in order.cancels:
+                if info.status == "pending" and not info.cancel_no:
+                    found[order.ord_no, info.request_id] = info
+    return found
+
+
+def _unknown_modifies(book: OrderBook) -> dict[_Key, CancelInfo]:
+    """Return the book's modify requests sent (or about to be) but never numbered or answered."""
+    found: dict[_Key, CancelInfo] = {}
+    for order in book.orders.values():
+        if order.pending_modify_qty or order.modify_all_pending:
+            for info in order.modifies:
                 if info.status == "pending" and not info.cancel_no:
                     found[order.ord_no, info.request_id] = info
     return found

@@ -22,12 +22,14 @@ from adapters.kiwoom.errors import (
     InputError,
     KiwoomError,
     Outcome,
+    PagingError,
     RateLimited,
     TokenInvalid,
     TokenUnavailable,
 )
 from adapters.kiwoom.pacing import MOCK_RATES, REAL_RATES, Pacer
-from adapters.kiwoom.transport import REAL_URL, USER_AGENT, Answer, Transport
+from adapters.kiwoom.secret import Secret
+from adapters.kiwoom.transport import DEFAULT_MAX_ANSWER, REAL_URL, USER_AGENT, Answer, Transport
 from engine import Side
 from engine.decision import parse_cancel_qty
 
@@ -57,7 +59,8 @@ API_PATHS: Final[Mapping[str, str]] = {
     "kt00007": ACCOUNT_PATH,
 }
 NO_ORDER: Final = "0000000"
-MAX_PAGES: Final = 10_000  # a server that never says cont-yn N is a server fault
+#: Pages one status read follows at most by default (each page holds tens to hundreds of rows).
+MAX_PAGES: Final = 1_000
 
 
 # -- reading Kiwoom's values --------------------------------------------------------------------
@@ -254,6 +257,9 @@ class KiwoomClient:
     from the arguments or ``KIWOOM_APPKEY`` / ``KIWOOM_SECRETKEY``. ``rates`` (calls per second
     per api-id, ``"*"`` for the rest) default to 5/s on real and 1/s on mock. A throttled call is
     sent again after ``throttle_pause`` seconds, at most ``throttle_retries`` times.
+    ``deadline`` bounds each HTTP call from connect to the last byte (default: the sum of
+    ``timeout``), ``max_answer`` the bytes of an answer (8 MiB) and ``max_pages`` the pages one
+    status read follows (1,000). ``reissue_interval``: see :class:`TokenManager`.
     Use it as a context manager, or call :meth:`close` (which revokes the token).
     """
 
@@ -267,9 +273,13 @@ class KiwoomClient:
         rates: Mapping[str, float | None] | None = None,
         pacing_margin: float = 0.02,
         timeout: tuple[float, float] = (3.05, 10.0),
+        deadline: float | None = None,
+        max_answer: int = DEFAULT_MAX_ANSWER,
+        max_pages: int = MAX_PAGES,
         throttle_retries: int = 3,
         throttle_pause: float = 1.0,
         refresh_margin: timedelta = timedelta(minutes=10),
+        reissue_interval: float = 60.0,
         user_agent: str = USER_AGENT,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         pacer: Pacer | None = None,
@@ -278,17 +288,29 @@ class KiwoomClient:
             raise ConfigError(f"throttle_retries must be an int >= 0, not {throttle_retries!r}")
         if not throttle_pause >= 0:
             raise ConfigError(f"throttle_pause must be >= 0 seconds, not {throttle_pause!r}")
+        if type(max_pages) is not int or max_pages < 1:
+            raise ConfigError(f"max_pages must be an int >= 1, not {max_pages!r}")
         credentials = Credentials.resolve(appkey, secretkey)
         self.transport = Transport(
-            base_url, allow_loopback=allow_loopback, timeout=timeout, user_agent=user_agent
+            base_url,
+            allow_loopback=allow_loopback,
+            timeout=timeout,
+            deadline=deadline,
+            max_answer=max_answer,
+            user_agent=user_agent,
         )
         default_rates = MOCK_RATES if self.transport.is_mock else REAL_RATES
         self.pacer = pacer or Pacer(
             rates if rates is not None else default_rates, margin=pacing_margin
         )
         self.tokens = TokenManager(
-            self.transport, credentials, refresh_margin=refresh_margin, now=now
+            self.transport,
+            credentials,
+            refresh_margin=refresh_margin,
+            reissue_interval=reissue_interval,
+            now=now,
         )
+        self.max_pages = max_pages
         self.throttle_retries = throttle_retries
         self.throttle_pause = float(throttle_pause)
         self.throttled = 0  # throttled answers seen (each was paused and sent again)
@@ -350,7 +372,7 @@ class KiwoomClient:
                 reissued = True
                 log.info("%s: token refused (8005); issuing a new one", api_id)
 
-    def _token_for(self, api_id: str) -> str:
+    def _token_for(self, api_id: str) -> Secret:
         """Return a token for sending ``api_id``; if none can be had, ``api_id`` was not sent.
 
         A failed au10001 (a timeout, say) has an unknown outcome for the token request, but the
@@ -371,22 +393,49 @@ class KiwoomClient:
     def call_pages(self, api_id: str, body: dict[str, Any], list_key: str) -> list[dict[str, Any]]:
         """Send a status TR and follow ``cont-yn``/``next-key`` to the last page; return all rows.
 
-        A page that fails raises; rows already read are not returned half-way.
+        ``cont-yn`` is read strictly (``Y`` or ``N``, any case and spacing; absent means ``N``).
+        A page that fails, a ``cont-yn`` that is neither, a ``next-key`` seen before or more
+        than ``max_pages`` pages raise: rows already read are never returned half-way, since a
+        short list would look like the whole account.
         """
         rows: list[dict[str, Any]] = []
         cont_key: str | None = None
-        for _ in range(MAX_PAGES):
+        seen: set[str] = set()
+        for page in range(1, self.max_pages + 1):
             answer = self.call(api_id, body, cont_key=cont_key)
-            page = answer.body.get(list_key, [])
-            if not isinstance(page, list) or not all(isinstance(r, dict) for r in page):
+            rows_of = answer.body.get(list_key, [])
+            if not isinstance(rows_of, list) or not all(isinstance(r, dict) for r in rows_of):
                 raise InputError(f"{api_id}: {list_key} is not a list of rows", api_id=api_id)
-            rows.extend(page)
-            if not answer.cont_yn:
+            rows.extend(rows_of)
+            # the header as received; an Answer built without it (a test double) has cont_yn
+            flag = answer.cont_header.strip().upper() or ("Y" if answer.cont_yn else "N")
+            if flag not in ("", "Y", "N"):
+                raise PagingError(
+                    f"{api_id}: page {page} says cont-yn {answer.cont_header[:20]!r}, neither Y "
+                    "nor N; the list is incomplete",
+                    api_id=api_id,
+                )
+            if flag != "Y":
                 return rows
-            if not answer.next_key:
-                raise InputError(f"{api_id}: cont-yn Y without a next-key", api_id=api_id)
-            cont_key = answer.next_key
-        raise KiwoomError(f"{api_id}: more than {MAX_PAGES} pages", api_id=api_id)
+            key = answer.next_key
+            if not key:
+                raise PagingError(
+                    f"{api_id}: page {page} says cont-yn Y without a next-key; the list is "
+                    "incomplete",
+                    api_id=api_id,
+                )
+            if key in seen:
+                raise PagingError(
+                    f"{api_id}: page {page} repeats the next-key {key[:40]!r} of an earlier "
+                    "page (a loop); the list is incomplete",
+                    api_id=api_id,
+                )
+            seen.add(key)
+            cont_key = key
+        raise PagingError(
+            f"{api_id}: more than {self.max_pages} pages (max_pages); the list is incomplete",
+            api_id=api_id,
+        )
 
     # -- orders ----------------------------------------------------------------------------------
     def place(
@@ -464,7 +513,7 @@ class KiwoomClient:
         except InputError:
             ord_no = NO_ORDER
         if ord_no == NO_ORDER:
-            # return_code 0 without an order number is not a success (reference section 3)
+            # return_code 0 without an order number is not a success (docs/kiwoom.md, "Order TRs")
             raise KiwoomError(
                 f"{answer.api_id} answered return_code 0 without a readable order number",
                 api_id=answer.api_id,

@@ -9,8 +9,11 @@ the embedded ``code`` (``1700``, ``8005``, ``RC4033``, ...) and the server's ``m
 - :attr:`Outcome.DEFINITIVE`: the server gave a final answer for this request (an input error, an
   order-server rejection such as RC4033). Do not send it again; it would be answered the same way.
 - :attr:`Outcome.UNKNOWN`: the request may or may not have been carried out (timeout, reset, HTTP
-  5xx, a body that is not JSON, 1999). **Never send it again blindly**: reconcile first, from the
+  5xx, a body that is not JSON, 1999, an answer over the size cap, anything unexpected once the
+  request may have left). **Never send it again blindly**: reconcile first, from the
   order-status TRs (ka10075, kt00007) or the real-time events.
+
+Only a failure that certainly happened before the request left this process is NOT_PROCESSED.
 
 Messages never contain the app key, the secret key or a token.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 from enum import Enum
 
 __all__ = [
+    "AnswerTooLarge",
     "ApiError",
     "AuthError",
     "ConfigError",
@@ -30,7 +34,9 @@ __all__ = [
     "NotJson",
     "OrderRejected",
     "Outcome",
+    "PagingError",
     "RateLimited",
+    "RequestNotSent",
     "ServerError",
     "ServerFault",
     "StaleBook",
@@ -38,6 +44,7 @@ __all__ = [
     "TokenInvalid",
     "TokenUnavailable",
     "TransportError",
+    "UnexpectedFailure",
 ]
 
 
@@ -105,6 +112,14 @@ class TransportError(KiwoomError):
     """No usable answer came back from the server. The outcome is unknown unless said otherwise."""
 
 
+class RequestNotSent(TransportError):
+    """The request failed inside this process before any byte of it left (a body that cannot be
+    encoded as JSON, a header value HTTP cannot carry). Safe to send again once fixed.
+    """
+
+    outcome = Outcome.NOT_PROCESSED
+
+
 class ConnectFailed(TransportError, ConnectionError):
     """The connection could not be opened, so nothing was sent. Safe to send again."""
 
@@ -112,7 +127,9 @@ class ConnectFailed(TransportError, ConnectionError):
 
 
 class Timeout(TransportError, TimeoutError):
-    """The request was sent but no answer came in time. Outcome unknown: reconcile."""
+    """The request was sent but no complete answer came in time: the read timeout between two
+    bytes, or the whole call's deadline (a server trickling bytes). Outcome unknown: reconcile.
+    """
 
 
 class ConnectionLost(TransportError, ConnectionError):
@@ -124,7 +141,31 @@ class ServerError(TransportError):
 
 
 class NotJson(TransportError):
-    """The body was not a JSON object (a firewall's HTML page, a truncated body). Unknown."""
+    """The body was not a Kiwoom JSON answer (a firewall's HTML page, a truncated or nested-too-deep
+    body, a redirect, an encoding this client does not decode). Outcome unknown: reconcile.
+    """
+
+
+class AnswerTooLarge(TransportError):
+    """The answer was larger than the transport's ``max_answer`` bytes (as received or once
+    decompressed): the read was abandoned and the connection closed. Outcome unknown: reconcile.
+    """
+
+
+class UnexpectedFailure(TransportError):
+    """Something no other error describes failed after the request may have left (a bug in an
+    HTTP library, a hostile answer). Outcome unknown: reconcile, never send again blindly.
+    """
+
+
+class PagingError(KiwoomError):
+    """A status TR's continuation broke: the same ``next-key`` twice, a ``cont-yn`` other than
+    ``Y``/``N``, or more pages than ``max_pages``.
+
+    No rows are returned: the list read so far is incomplete and must never be taken for the
+    account's state (a short list would reconcile as "clean"). Status TRs change nothing on the
+    server; the outcome is UNKNOWN because the account's state is not known from this read.
+    """
 
 
 # -- the API answered with a code ---------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Per-api-id pacing: space the calls of each TR so that the server never has to throttle them.
 
-Kiwoom counts its limit per api-id (``reference/kiwoom-rest.md`` section 8): quoted terms say 5
+Kiwoom counts its limit per api-id (``docs/kiwoom.md``, "Rate limits"): quoted terms say 5
 calls/s, measurements on mock saw 1/s. A :class:`Pacer` spaces the calls of each api-id by
 ``1 / rate`` seconds (plus a small safety margin), learns a lower rate from the ``유량=N`` of a
 1700 answer, and backs off every caller of that api-id after a throttled call. The clock and the
@@ -97,10 +97,17 @@ class Pacer:
         with self._lock:
             now = self._clock()
             slot = max(now, self._next.get(api_id, now))
-            self._next[api_id] = slot + self.interval(api_id)
+            interval = self.interval(api_id)
+            self._next[api_id] = slot + interval
         wait = slot - now
         if wait > 0:
             self._sleep(wait)
+            # A late wake-up sends late: the next call is spaced from when this one really
+            # goes out, so that no window of the server's ever sees one call too many.
+            with self._lock:
+                sent = self._clock()
+                if self._next.get(api_id, 0.0) < sent + interval:
+                    self._next[api_id] = sent + interval
         return wait
 
     def back_off(self, api_id: str, seconds: float) -> None:

@@ -2,7 +2,7 @@
 
 A frame is ``{"trnm": "REAL", "data": [{"type": "00", "values": {...}}]}``; every ``values`` dict
 is one fact about one order number. The order kind (field ``905``) and the status (``913``) pick
-the engine event (``reference/kiwoom-rest.md`` section 6):
+the engine event (``docs/kiwoom.md``, "Real-time order events"):
 
 ==========================  ========  ===================================================
 905 (kind)                  913       engine event

@@ -1,6 +1,6 @@
 """A Kiwoom-compatible REST server around the simulated exchange, for tests, demos and benchmarks.
 
-:class:`SimServer` speaks the wire protocol of ``reference/kiwoom-rest.md`` (tokens, the order TRs
+:class:`SimServer` speaks Kiwoom's wire protocol (``docs/kiwoom.md``) (tokens, the order TRs
 kt10000-kt10003, the status lists ka10075 and kt00007 with header continuation, the 1700 rate limit,
 the error envelopes) over real HTTP/1.1 with keep-alive, on loopback by default. The orders go to a
 :class:`~adapters.sim.exchange.SimExchange` whose simulated clock follows the wall clock

@@ -8,19 +8,33 @@ itself: whether a request may be sent again is the caller's decision, made from 
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import ipaddress
 import json
 import logging
+import math
 import re
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import attrs
 import requests
+import urllib3
+import urllib3.connection
+import urllib3.exceptions
+import urllib3.response
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from adapters.kiwoom.errors import (
+    AnswerTooLarge,
     AuthError,
     ConfigError,
     ConnectFailed,
@@ -30,15 +44,20 @@ from adapters.kiwoom.errors import (
     NotJson,
     OrderRejected,
     RateLimited,
+    RequestNotSent,
     ServerError,
     ServerFault,
     Timeout,
     TokenInvalid,
     TransportError,
+    UnexpectedFailure,
 )
 from adapters.kiwoom.pacing import allowed_rate_in
+from adapters.kiwoom.secret import Secret
 
 __all__ = [
+    "DEFAULT_MAX_ANSWER",
+    "MAX_DEPTH",
     "MOCK_URL",
     "REAL_URL",
     "USER_AGENT",
@@ -57,6 +76,11 @@ MOCK_URL: Final = "https://mockapi.kiwoom.com"
 _KIWOOM_HOSTS: Final = {"api.kiwoom.com": REAL_URL, "mockapi.kiwoom.com": MOCK_URL}
 USER_AGENT: Final = "kiwoom-order-engine/0.1 (+python-requests)"
 JSON_CONTENT_TYPE: Final = "application/json;charset=UTF-8"
+#: The largest answer body read, as received and once decompressed (a Kiwoom page is ~100 KiB).
+DEFAULT_MAX_ANSWER: Final = 8 * 1024 * 1024
+#: The deepest nesting of lists and objects accepted in an answer (Kiwoom's is 3).
+MAX_DEPTH: Final = 32
+_CHUNK: Final = 64 * 1024
 
 # "[1700:허용된 요청 ...]", "[8005:Token이 ...]", "[2000](RC4033:...)", "(800033:...)"
 _BRACKET_CODE = re.compile(r"\[(\d{4})[:\]]")
@@ -75,6 +99,8 @@ class Answer:
     cont_yn: bool = False
     next_key: str = ""
     http_status: int = 200
+    #: the ``cont-yn`` header as received ("" when absent), for a strict reading of it
+    cont_header: str = ""
 
 
 def embedded_code(message: str) -> str:
@@ -90,7 +116,7 @@ def embedded_code(message: str) -> str:
 def classify(
     api_id: str, return_code: object, message: str, http_status: int | None
 ) -> KiwoomError:
-    """Return the error for an answer with ``return_code != 0`` (``reference`` section 7).
+    """Return the error for an answer with ``return_code != 0`` (docs/kiwoom.md, "Answer codes").
 
     The specific code is the one embedded in ``return_msg``; a top-level ``return_code`` that is
     itself such a code (``8005``, ``1700``) counts when the message embeds none. Under HTTP 5xx
@@ -167,10 +193,14 @@ def check_base_url(base_url: str, *, allow_loopback: bool = False) -> str:
 
 
 class Transport:
-    """POST JSON to one Kiwoom base URL over one ``requests.Session`` (connections reused).
+    """POST JSON to one Kiwoom base URL over one pool of connections (reused, kept alive).
 
-    ``timeout`` is ``(connect, read)`` in seconds. TLS certificates are always verified,
-    redirects are never followed and the transport never retries on its own.
+    ``timeout`` is ``(connect, read)`` in seconds; the read timeout bounds each wait for a byte.
+    ``deadline`` bounds the whole call, connect to the last byte of the body (default: connect +
+    read): past it the connection is shut down, even in the middle of a status line or a body a
+    server trickles byte by byte, and the call raises :class:`Timeout`. ``max_answer`` bounds the
+    body, both as received and once decompressed (default 8 MiB). TLS certificates are always
+    verified, redirects are never followed and the transport never retries on its own.
     """
 
     def __init__(
@@ -179,6 +209,8 @@ class Transport:
         *,
         allow_loopback: bool = False,
         timeout: tuple[float, float] = (3.05, 10.0),
+        deadline: float | None = None,
+        max_answer: int = DEFAULT_MAX_ANSWER,
         user_agent: str = USER_AGENT,
     ) -> None:
         self.base_url = check_base_url(base_url, allow_loopback=allow_loopback)
@@ -186,12 +218,19 @@ class Transport:
         if not (connect > 0 and read > 0):
             raise ConfigError(f"timeouts must be positive seconds, not {timeout!r}")
         self.timeout = (float(connect), float(read))
+        total = connect + read if deadline is None else deadline
+        if isinstance(total, bool) or not isinstance(total, int | float) or not total > 0:
+            raise ConfigError(f"the deadline must be positive seconds, not {deadline!r}")
+        self.deadline = float(total)
+        if type(max_answer) is not int or max_answer < 1024:
+            raise ConfigError(f"max_answer must be an int of at least 1024 bytes: {max_answer!r}")
+        self.max_answer = max_answer
         self.session = requests.Session()
         self.session.verify = True
         self.session.trust_env = False  # no proxy or .netrc credentials from the environment
-        adapter = HTTPAdapter(max_retries=0, pool_connections=1, pool_maxsize=4)
-        self.session.mount("https://", adapter)
-        self.session.mount("http://", adapter)
+        self._adapter = _WatchedAdapter(max_retries=0, pool_connections=1, pool_maxsize=4)
+        self.session.mount("https://", self._adapter)
+        self.session.mount("http://", self._adapter)
         self._headers = {
             "User-Agent": user_agent,
             "Content-Type": JSON_CONTENT_TYPE,
@@ -208,7 +247,7 @@ class Transport:
         return self.base_url == MOCK_URL
 
     def __repr__(self) -> str:
-        return f"Transport({self.base_url!r}, timeout={self.timeout!r})"
+        return f"Transport({self.base_url!r}, timeout={self.timeout!r}, deadline={self.deadline:g})"
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -220,85 +259,493 @@ class Transport:
         api_id: str,
         body: dict[str, Any],
         *,
-        token: str | None = None,
+        token: Secret | str | None = None,
         cont_key: str | None = None,
     ) -> Answer:
         """Send one TR and return its :class:`Answer`, or raise the matching KiwoomError.
 
-        ``cont_key`` (a ``next-key``) asks for the next page of a continued answer.
+        ``cont_key`` (a ``next-key``) asks for the next page of a continued answer. ``body`` may
+        hold :class:`Secret` values (au10001's keys): they are revealed only when it is encoded.
+        Whatever goes wrong, a :class:`KiwoomError` is raised, never another exception:
+        NOT_PROCESSED only when the request certainly did not leave, UNKNOWN otherwise. The
+        error keeps no traceback, cause or context from below this call (their frames held the
+        token, the keys or an au10001 answer).
         """
-        request = requests.PreparedRequest()
-        request.method = "POST"
-        request.url = self.base_url + path
-        headers = CaseInsensitiveDict(self._headers)
-        headers["api-id"] = api_id
-        if token is not None:
-            headers["authorization"] = f"Bearer {token}"
-        if cont_key is not None:
-            headers["cont-yn"] = "Y"
-            headers["next-key"] = cont_key
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers["Content-Length"] = str(len(data))
-        request.headers = headers
-        request.body = data
+        failure: KiwoomError
         try:
-            # Sent as prepared: no cookies, no environment settings, nothing merged per call.
-            response = self.session.send(request, timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as exc:
-            failure = self._failure(api_id, exc)
+            request, secrets = _prepare(
+                self.base_url + path, self._headers, api_id, body, token, cont_key
+            )
+        except KiwoomError as exc:
+            failure = _bare(exc)
+        except Exception as exc:  # nothing has left yet
+            failure = RequestNotSent(
+                f"the request cannot be built ({type(exc).__name__}); nothing was sent",
+                api_id=api_id,
+            )
         else:
-            return self._translate(api_id, response)
-        # Raised outside the handler: the requests exception (whose request holds the token and,
-        # for au10001, the keys) is not kept as the error's __context__.
+            try:
+                return self._exchange(api_id, request, secrets)
+            except KiwoomError as exc:
+                failure = _bare(exc)
+            except Exception as exc:  # a bug below: never let it pass as "nothing happened"
+                failure = UnexpectedFailure(
+                    f"unexpected {type(exc).__name__} after the request may have been sent",
+                    api_id=api_id,
+                )
         raise failure
 
-    def _failure(self, api_id: str, exc: requests.RequestException) -> TransportError:
-        """Return the error for a request that got no HTTP answer."""
+    def _exchange(
+        self, api_id: str, request: requests.PreparedRequest, secrets: list[Secret]
+    ) -> Answer:
+        """Send ``request`` under the call's deadline; read, decode and translate its answer.
+
+        ``secrets`` (the token and keys the request carries) are blanked out of any message.
+        """
+        watch = _Watch(time.monotonic() + self.deadline, api_id)
+        bound = _CURRENT.set(watch)
+        _WATCHDOG.arm(watch)
+        response: requests.Response | None = None
+        complete = False
+        try:
+            try:
+                # The adapter, not the session: no cookies, no hooks, no redirect handling (a
+                # 3xx made the session's redirect code raise AttributeError), nothing merged.
+                response = self._adapter.send(request, stream=True, timeout=self.timeout)
+                data = _read_body(response.raw, watch, self.max_answer)
+            except KiwoomError:
+                raise
+            except Exception as exc:
+                failure = self._failure(api_id, exc, watch)
+            else:
+                complete = not watch.fired
+                if complete:
+                    return self._translate(api_id, response.status_code, response.headers, data)
+                failure = self._failure(api_id, None, watch)
+            failure.message = _blanked(failure.message, secrets)
+            failure.args = (failure.message,)
+            raise failure
+        finally:
+            watch.finish()
+            _CURRENT.reset(bound)
+            if response is not None:
+                if complete:
+                    response.raw.release_conn()
+                else:  # a body read half-way, or a socket shut down: never reuse it
+                    response.close()
+
+    def _failure(self, api_id: str, exc: Exception | None, watch: _Watch) -> TransportError:
+        """Return the error for a request that got no complete answer."""
+        if not watch.sent:
+            what = "the deadline passed" if watch.fired else _short(exc)
+            return ConnectFailed(f"not sent: {what}", api_id=api_id)
+        if watch.fired:
+            return Timeout(
+                f"no complete answer within the {self.deadline:g} s deadline (the request was "
+                "sent)",
+                api_id=api_id,
+            )
         if isinstance(exc, requests.ConnectTimeout):
             return ConnectFailed(f"connect timed out: {_short(exc)}", api_id=api_id)
-        if isinstance(exc, requests.ReadTimeout):
+        if isinstance(exc, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
             return Timeout(
                 f"no answer within {self.timeout[1]:g} s (the request was sent)", api_id=api_id
             )
-        if isinstance(exc, requests.ConnectionError):
-            if _never_connected(exc):
-                return ConnectFailed(f"cannot connect: {_short(exc)}", api_id=api_id)
+        if isinstance(exc, requests.ConnectionError) and _never_connected(exc):
+            return ConnectFailed(f"cannot connect: {_short(exc)}", api_id=api_id)
+        if isinstance(exc, requests.ConnectionError | urllib3.exceptions.ProtocolError | OSError):
             return ConnectionLost(f"connection lost after sending: {_short(exc)}", api_id=api_id)
-        return TransportError(f"{type(exc).__name__}: {_short(exc)}", api_id=api_id)
+        if isinstance(exc, requests.RequestException | urllib3.exceptions.HTTPError):
+            return TransportError(f"{type(exc).__name__}: {_short(exc)}", api_id=api_id)
+        return UnexpectedFailure(
+            f"unexpected {type(exc).__name__} after sending: {_short(exc)}", api_id=api_id
+        )
 
     @staticmethod
-    def _translate(api_id: str, response: requests.Response) -> Answer:
-        status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict) or "return_code" not in body:
+    def _translate(api_id: str, status: int, headers: Mapping[str, str], data: bytes) -> Answer:
+        body = _json_object(data)
+        if body is None or "return_code" not in body:
             if status >= 500:
                 raise ServerError(f"HTTP {status}", api_id=api_id, http_status=status)
-            kind = response.headers.get("Content-Type", "?").split(";")[0]
+            kind = headers.get("Content-Type", "?").split(";")[0]
             raise NotJson(
-                f"HTTP {status} with a body that is not a Kiwoom JSON answer ({kind}, "
-                f"{len(response.content)} bytes)",
+                f"HTTP {status} with a body that is not a Kiwoom JSON answer ({kind[:40]}, "
+                f"{len(data)} bytes)",
                 api_id=api_id,
                 http_status=status,
             )
         return_code = body.get("return_code")
         message = str(body.get("return_msg", ""))
         if return_code == 0 and status == 200:
-            headers = response.headers
+            cont = headers.get("cont-yn", "")
             return Answer(
                 api_id,
                 body,
-                headers.get("cont-yn", "N").strip().upper() == "Y",
+                cont.strip().upper() == "Y",
                 headers.get("next-key", "").strip(),
                 status,
+                cont,
             )
         if return_code == 0:  # a success body under an error status: not an answer we trust
             raise ServerError(
                 f"HTTP {status} with return_code 0", api_id=api_id, http_status=status
             )
         raise classify(api_id, return_code, message, status)
+
+
+# -- the pieces of one call ----------------------------------------------------------------------
+def _header_safe(value: str) -> bool:
+    return value.isascii() and value.isprintable()
+
+
+def _prepare(
+    url: str,
+    base_headers: Mapping[str, str],
+    api_id: str,
+    body: dict[str, Any],
+    token: Secret | str | None,
+    cont_key: str | None,
+) -> tuple[requests.PreparedRequest, list[Secret]]:
+    """Build the request, and list the secrets it carries (to blank them out of messages).
+
+    The token and the keys are revealed here only, never kept by the caller. Raises
+    :class:`RequestNotSent` for what cannot be sent (nothing has left yet).
+    """
+    secrets: list[Secret] = []
+
+    def reveal(value: object) -> str:  # json.dumps' hook for what it cannot encode itself
+        if isinstance(value, Secret):
+            secrets.append(value)
+            return value.reveal()
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    try:
+        data = json.dumps(body, ensure_ascii=False, default=reveal).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = f"{type(exc).__name__}: {_short(exc)}"
+    else:
+        reason = ""
+    if reason:
+        raise RequestNotSent(
+            f"the body cannot be encoded ({reason}); nothing was sent", api_id=api_id
+        )
+    headers = CaseInsensitiveDict(base_headers)
+    headers["api-id"] = api_id
+    if cont_key is not None:
+        headers["cont-yn"] = "Y"
+        headers["next-key"] = cont_key
+    if token is not None:
+        secrets.append(Secret.of(token))
+        headers["authorization"] = "Bearer " + secrets[-1].reveal()
+    if not all(_header_safe(v) for v in headers.values()):
+        raise RequestNotSent(
+            "a header (api-id, next-key or token) is not printable ASCII; nothing was sent",
+            api_id=api_id,
+        )
+    headers["Content-Length"] = str(len(data))
+    request = requests.PreparedRequest()
+    request.method = "POST"
+    request.url = url
+    request.headers = headers
+    request.body = data
+    return request, secrets
+
+
+def _blanked(text: str, secrets: list[Secret]) -> str:
+    """Return ``text`` with every secret's value replaced by ``<hidden>``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret.reveal(), "<hidden>")
+    return text
+
+
+def _bare(exc: KiwoomError) -> KiwoomError:
+    """Return ``exc`` without the traceback, cause and context it picked up below the caller."""
+    exc.__cause__ = None
+    exc.__context__ = None
+    exc.__suppress_context__ = True
+    return exc.with_traceback(None)
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    """Return ``data`` as a JSON object no deeper than :data:`MAX_DEPTH`, else None."""
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
+        return None
+    if not isinstance(value, dict) or _deeper_than(value, MAX_DEPTH):
+        return None
+    return value
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Return True when ``value`` nests lists/objects more than ``limit`` deep (no recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children: Iterable[object]
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+class _Decoder:
+    """Decompress one ``Content-Encoding`` (gzip or deflate), never more than asked at a time."""
+
+    def __init__(self, coding: str) -> None:
+        self.coding = coding
+        wbits = 16 + zlib.MAX_WBITS if coding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._inflate = zlib.decompressobj(wbits)
+        self._first = True
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Return what ``data`` decodes to, stopping once it is more than ``room`` bytes."""
+        try:
+            out = self._inflate.decompress(data, room + 1)
+        except zlib.error:
+            if not (self._first and self.coding == "deflate"):
+                raise
+            self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)  # a raw deflate stream
+            out = self._inflate.decompress(data, room + 1)
+        self._first = False
+        while self._inflate.unconsumed_tail and len(out) <= room:
+            out += self._inflate.decompress(self._inflate.unconsumed_tail, room + 1 - len(out))
+        return out
+
+    def finish(self) -> bytes:
+        """Return the last bytes; a stream that did not end is a truncated body."""
+        tail = self._inflate.flush()
+        if not self._inflate.eof:
+            raise zlib.error(f"the {self.coding} stream ends early")
+        return tail
+
+
+def _decoder(codings: str, status: int, api_id: str) -> _Decoder | None:
+    names = [c.strip().lower() for c in codings.split(",") if c.strip()]
+    names = [n for n in names if n != "identity"]
+    if not names:
+        return None
+    if len(names) == 1 and names[0] in ("gzip", "x-gzip", "deflate"):
+        return _Decoder(names[0])
+    raise NotJson(
+        f"HTTP {status} with Content-Encoding {codings[:40]!r}, which this client does not decode",
+        api_id=api_id,
+        http_status=status,
+    )
+
+
+def _read_body(raw: Any, watch: _Watch, limit: int) -> bytes:
+    """Read the body in chunks, decoding it, within the deadline and ``limit`` bytes.
+
+    ``raw`` is urllib3's response, read undecoded: the decompression here is bounded, so a
+    compressed bomb is stopped at ``limit`` bytes instead of being inflated whole.
+    """
+    status: int = raw.status
+    api_id = watch.api_id
+    decoder = _decoder(raw.headers.get("Content-Encoding", ""), status, api_id)
+    declared = raw.headers.get("Content-Length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise AnswerTooLarge(
+            f"HTTP {status} announced {int(declared)} bytes; the limit is {limit}",
+            api_id=api_id,
+            http_status=status,
+        )
+    out = bytearray()
+    received = 0
+    for chunk in raw.stream(_CHUNK, decode_content=False):
+        received += len(chunk)
+        part = chunk if decoder is None else decoder.feed(chunk, limit - len(out))
+        out += part
+        if received > limit or len(out) > limit:
+            raise AnswerTooLarge(
+                f"HTTP {status} answer larger than {limit} bytes (abandoned)",
+                api_id=api_id,
+                http_status=status,
+            )
+        if watch.fired or time.monotonic() >= watch.deadline:
+            watch.fire()
+            return bytes(out)  # the caller sees watch.fired: a Timeout
+    if decoder is not None:
+        try:
+            out += decoder.finish()
+        except zlib.error:
+            raise NotJson(
+                f"HTTP {status} with a truncated {decoder.coding} body", api_id=api_id
+            ) from None
+        if len(out) > limit:
+            raise AnswerTooLarge(f"HTTP {status} answer larger than {limit} bytes", api_id=api_id)
+    return bytes(out)
+
+
+# -- the whole-call deadline ---------------------------------------------------------------------
+class _Watch:
+    """One call's deadline, and the connection it runs on (bound by the connection itself).
+
+    Firing shuts the connection's socket down, which wakes a read blocked in ``recv``. A
+    connection returned to the pool and taken by another call is bound to that call's watch, so
+    a late firing never touches it.
+    """
+
+    __slots__ = ("_conn", "api_id", "deadline", "done", "fired", "sent")
+
+    def __init__(self, deadline: float, api_id: str = "") -> None:
+        self.deadline = deadline
+        self.api_id = api_id
+        self.done = False
+        self.fired = False
+        self.sent = False
+        self._conn: Any = None
+
+    def bind(self, conn: Any, *, sending: bool) -> None:
+        """Note ``conn`` as this call's connection (``sending``: its request is about to leave)."""
+        with _WATCH_LOCK:
+            conn._kiwoom_watch = self
+            self._conn = conn
+            self.sent = self.sent or sending
+            fired = self.fired
+        if fired:
+            _shut(conn)
+
+    def fire(self) -> None:
+        """The deadline passed: shut the connection down, if it is still this call's."""
+        with _WATCH_LOCK:
+            if self.done:
+                return
+            self.fired = True
+            conn = self._conn
+            if conn is None or getattr(conn, "_kiwoom_watch", None) is not self:
+                return
+            _shut(conn)
+
+    def finish(self) -> None:
+        """The call is over: firing from now on does nothing."""
+        with _WATCH_LOCK:
+            self.done = True
+            self._conn = None
+
+
+def _shut(conn: Any) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+_WATCH_LOCK: Final = threading.Lock()
+_CURRENT: ContextVar[_Watch | None] = ContextVar("kiwoom_call_watch", default=None)
+
+
+class _Watchdog:
+    """One daemon thread firing the watches whose deadline passed (started on first use).
+
+    Arming never wakes the thread unless the new deadline comes before the thread's own
+    wake-up: a notify at every call would have the thread ask for the GIL just as the request
+    is being sent, delaying it by a scheduler's time slice on a busy machine (enough to push two
+    paced calls into one rate-limit window). Idle, the thread sleeps the shortest deadline span
+    it has seen, so a watch armed meanwhile is never due before the thread looks again.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._seq = 0
+        self._idle = 1.0  # the shortest deadline span seen
+        self._wake_at = -math.inf  # -inf: awake, it will look at the heap before sleeping
+        self._thread: threading.Thread | None = None
+
+    def arm(self, watch: _Watch) -> None:
+        """Fire ``watch`` at its deadline unless it finished before."""
+        with self._cond:
+            self._seq += 1
+            heapq.heappush(self._heap, (watch.deadline, self._seq, watch))
+            self._idle = max(0.001, min(self._idle, watch.deadline - time.monotonic()))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="kiwoom-deadline", daemon=True
+                )
+                self._thread.start()
+            elif watch.deadline < self._wake_at:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._wake_at = -math.inf
+                while True:
+                    while self._heap and self._heap[0][2].done:
+                        heapq.heappop(self._heap)
+                    now = time.monotonic()
+                    if self._heap and self._heap[0][0] <= now:
+                        due = heapq.heappop(self._heap)[2]
+                        break
+                    self._wake_at = self._heap[0][0] if self._heap else now + self._idle
+                    self._cond.wait(self._wake_at - now)
+                    self._wake_at = -math.inf
+            due.fire()
+
+
+_WATCHDOG: Final = _Watchdog()
+
+
+def _bind_current(conn: Any, *, sending: bool) -> None:
+    watch = _CURRENT.get()
+    if watch is not None:
+        watch.bind(conn, sending=sending)
+
+
+class _Watched:
+    """Mixed into urllib3's connections: bind to the running call's watch, note the sending."""
+
+    sock: Any
+    _kiwoom_watch: _Watch | None = None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _bind_current(self, sending=False)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is None:
+            self.connect()  # a connect failure happens before anything was sent
+        _bind_current(self, sending=True)
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        _bind_current(self, sending=True)
+        return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, urllib3.connection.HTTPConnection):
+    """A plain connection that the call's deadline can shut down."""
+
+
+class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
+    """A TLS connection that the call's deadline can shut down."""
+
+
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter whose pools make watched connections."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _WatchedHTTPPool,
+            "https": _WatchedHTTPSPool,
+        }
 
 
 def _never_connected(exc: requests.ConnectionError) -> bool:
@@ -309,6 +756,6 @@ def _never_connected(exc: requests.ConnectionError) -> bool:
     return name in ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError")
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException | None) -> str:
     text = str(exc)
     return text if len(text) <= 200 else text[:197] + "..."

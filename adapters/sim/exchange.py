@@ -1,7 +1,7 @@
 """A simulated exchange that keeps the truth for every order and emits ``engine.events``.
 
 Two stages, as at a real broker: a request first reaches the broker's **order server**, which
-numbers it or rejects it with Kiwoom's codes (``reference/kiwoom-rest.md`` section 7); then it
+numbers it or rejects it with Kiwoom's codes (``docs/kiwoom.md``, "Answer codes"); then it
 travels to the **venue**, the matching engine, where resting orders fill against the price path.
 A cancel the order server accepted takes only what is still unfilled when it reaches the venue,
 so with latency a fill can beat it; with zero latency a cancel beats every later bar's fills.
@@ -140,7 +140,7 @@ class TruthOrder:
 
     @property
     def state(self) -> OrderState:
-        """Return the state the lifecycle spec gives these quantities (derived independently)."""
+        """Return the state docs/policies.md gives these quantities (derived independently)."""
         if self.rejected:
             return OrderState.REJECTED
         if self.leaves:

@@ -21,9 +21,17 @@ import attrs
 
 from adapters.broker import CancelOutcome, Ticket, TicketStatus
 from adapters.sim.broker import SimBroker
-from adapters.sim.exchange import SimExchange, TruthOrder
+from adapters.sim.exchange import SimError, SimExchange, TruthOrder
 from adapters.sim.market import Bar, _CheckedStep
-from engine import AnomalyKind, CancelDecision, Order, OrderBook, OrderState, Side
+from engine import (
+    AnomalyKind,
+    CancelDecision,
+    ModifyRefused,
+    Order,
+    OrderBook,
+    OrderState,
+    Side,
+)
 from engine import events as ev
 
 __all__ = ["Harness", "Mismatch", "Race", "Report", "Strategy", "check_invariants", "compare"]
@@ -36,7 +44,7 @@ _TAKEN = frozenset({"RC4033", "RC4042"})
 
 
 class Race:
-    """The kinds of race the harness counts (``reference/order-lifecycle.md`` section 4)."""
+    """The kinds of race the harness counts (the numbered scenarios of ``docs/policies.md``)."""
 
     #: A fill reached the engine while a cancel of that order was pending.
     FILL_DURING_CANCEL = "FILL_DURING_CANCEL"
@@ -228,6 +236,8 @@ class Report:
     anomalies: dict[str, int]
     mismatches: list[Mismatch]
     invariant_violations: list[str]
+    #: The engine's book the report is about (for :meth:`to_frame`); not part of equality.
+    book: OrderBook | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -250,6 +260,24 @@ class Report:
             "invariant_violations": self.invariant_violations,
         }
 
+    def to_frame(self) -> Any:
+        """Return a pandas DataFrame of the session's orders (``OrderBook.to_frame``).
+
+        One row per order indexed by ``ord_no``: quantities, categorical ``state`` and
+        ``side``, and (when the book kept its journal) ``accepted_at``/``updated_at`` in Korea
+        time. Needs pandas (the ``[report]`` or ``[sweep]`` extra).
+        """
+        return self._book().to_frame()
+
+    def events_frame(self) -> Any:
+        """Return a pandas DataFrame of the events the engine took (empty without a journal)."""
+        return self._book().events_frame()
+
+    def _book(self) -> OrderBook:
+        if self.book is None:
+            raise ValueError("this report was made without its book: it has no orders to frame")
+        return self.book
+
 
 class Harness:
     """Runs ``strategy`` against ``exchange`` with ``book`` as the engine (see the module)."""
@@ -257,6 +285,7 @@ class Harness:
     __slots__ = (
         "_finished",
         "_modified_order",
+        "_modify_requests",
         "_modifying",
         "_on_answer",
         "_on_bars",
@@ -273,6 +302,8 @@ class Harness:
         "events",
         "exchange",
         "modifies",
+        "modify_refusals",
+        "modify_rejections",
         "on_step",
         "orders",
         "place_rejections",
@@ -324,6 +355,9 @@ class Harness:
         # modifies on their way, per order (until its OrderAmended or a rejection arrives)
         self._modifying: dict[str, list[Ticket]] = {}
         self._modified_order: dict[str, str] = {}  # modify request id -> the order it modifies
+        self._modify_requests: dict[str, str] = {}  # modify ticket id -> the book's request id
+        self.modify_refusals: Counter[str] = Counter()  # modifies the engine refused, by reason
+        self.modify_rejections: Counter[str] = Counter()  # modifies the exchange refused, by code
         self._finished: Report | None = None
 
     # -- what a strategy sees and does ----------------------------------------------------------
@@ -354,13 +388,29 @@ class Harness:
         return ticket
 
     def modify(self, ord_no: str, qty: int, price: int) -> Ticket:
-        """Send a modify of ``qty`` shares (0 = all remaining) of ``ord_no`` to ``price``.
+        """Reserve, then send a modify of ``qty`` shares (0 = all remaining) of ``ord_no`` to
+        ``price``.
 
-        The answer arrives on the ticket once the venue has moved the shares (the new number
-        then comes with its ``OrderAmended``) or found none to move (RC4033).
+        The engine decides first and reserves the shares (``request_modify``), so that no cancel
+        can take what the modify is about to move; a refused modify is not sent and its ticket
+        comes back REJECTED with the refusal's name as its code. The answer of a sent one
+        arrives on the ticket once the venue has moved the shares (the new number then comes
+        with its ``OrderAmended``) or found none to move (RC4033).
         """
         order = self.book.get(ord_no)
+        if type(price) is not int or price <= 0:  # what the exchange refuses, before reserving
+            raise SimError(f"a modify needs a positive int price, not {price!r}")
+        self.exchange._check_target(ord_no, qty)
+        try:
+            request = self.book.request_modify(ord_no, qty, price, at=self._at(), ts=self.now)
+        except ModifyRefused as refused:
+            reason = refused.decision.reason
+            name = reason.name if reason is not None else "REFUSED"
+            self.modify_refusals[name] += 1
+            return Ticket("modify", "", TicketStatus.REJECTED, "", name, str(refused))
+        self.events += 1  # the engine's own ModifyRequested
         ticket = self.broker.modify(orig_ord_no=ord_no, stk_cd=order.stk_cd, qty=qty, price=price)
+        self._modify_requests[ticket.request_id] = request.request_id
         self.modifies += 1
         self._modifying.setdefault(ord_no, []).append(ticket)
         self._modified_order[ticket.request_id] = ord_no
@@ -495,7 +545,16 @@ class Harness:
             if ticket.status is TicketStatus.REJECTED:
                 self.place_rejections[ticket.code] += 1
         elif kind == "modify":  # answered once the venue moved the shares, or found none
+            orig = self._modified_order.get(ticket.request_id, "")
             self._modify_done(ticket)
+            request_id = self._modify_requests.pop(ticket.request_id, "")
+            if ticket.status is TicketStatus.REJECTED and request_id and orig:
+                self.modify_rejections[ticket.code] += 1
+                rejected = ev.ModifyRejected(
+                    orig, ticket.code, ticket.message, request_id=request_id, ts=self.now
+                )
+                self.events += 1
+                self.book.apply(rejected)  # releases the reservation; nothing moved
         if self._on_answer is not None:
             self._on_answer(self, ticket)
 
@@ -517,6 +576,8 @@ class Harness:
             placements={
                 "sent": self.placed,
                 "modifies": self.modifies,
+                "modifies_refused": dict(sorted(self.modify_refusals.items())),
+                "modifies_rejected": dict(sorted(self.modify_rejections.items())),
                 "rejected": dict(sorted(self.place_rejections.items())),
             },
             cancels={
@@ -530,4 +591,5 @@ class Harness:
             anomalies=dict(sorted(anomalies.items())),
             mismatches=audit.mismatches,
             invariant_violations=audit.violations,
+            book=book,
         )

@@ -49,6 +49,7 @@ def run_session(
     strategy: Strategy | None = None,
     on_step: Callable[[Harness], object] | None = None,
     max_steps: int | None = None,
+    on_start: Callable[[Harness], object] | None = None,
 ) -> tuple[Harness, Report]:
     """Run a session and return the harness (book, exchange) and its final report.
 
@@ -57,6 +58,7 @@ def run_session(
     ``orders`` orders over that session (a ``strategy`` of your own replaces it). ``latency`` is
     a :class:`Latency` or one delay for all three channels (``"5-150"``, ``25``). The session
     ends when the market data ends or the strategy is done; open orders then expire.
+    ``on_start`` gets the harness before the first step (a recorder attaches itself there).
     """
     if not isinstance(latency, Latency):
         latency = Latency.uniform(latency)
@@ -67,5 +69,7 @@ def run_session(
         strategy = ExampleStrategy(orders=orders, seed=strategy_seed, steps=steps)
     book = OrderBook(calendar=sessions, journal=journal)
     harness = Harness(exchange, strategy, book=book, on_step=on_step)
+    if on_start is not None:
+        on_start(harness)
     market = _walk(list(symbols), steps, market_seed, step_ms, 200, None, _CheckedStep)
     return harness, harness.run(market)

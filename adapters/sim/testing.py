@@ -1,6 +1,6 @@
 """Hypothesis strategies and a stateful kit for testing strategies against the simulated exchange.
 
-Import explicitly (``from engine.testing import simulation as ss``); it needs ``hypothesis`` and
+Import explicitly (``from adapters.sim import testing as ss``); it needs ``hypothesis`` and
 imports :mod:`adapters.sim`. Every factory takes keyword arguments, returns a ``SearchStrategy``
 and draws the simplest cases first (flat markets, zero latency, few actions), so failures shrink
 to short, readable cases.

@@ -7,14 +7,29 @@ of 1,000 live orders. Prints events/s for the engine and for a naive baseline th
 time for 100k vs 1M orders.
 
     python benchmarks/bench_engine.py [--orders 100000] [--big 1000000] [--baseline-orders N]
+        [--peer-orders 20000] [--rounds 5]
 
 The baseline runs the same stream over --baseline-orders orders (default: as many as --orders).
+
+Then the head-to-head with NautilusTrader (``benchmarks/_nautilus_peer.py`` describes the stream:
+seven operations per order, events built inside the timed loop, the engine's journal on): the
+rounds alternate between the two (which goes first alternates too), and it prints the median
+and range of each one's operations per second, their ratio, and the memory per order of each,
+measured in a fresh process each: Python allocations (tracemalloc) and the growth of the
+resident set (which also sees memory allocated outside Python, as NautilusTrader's Rust core
+does). NautilusTrader is optional: ``pip install 'kiwoom-order-engine[bench]'``; without it
+this part says how to install it and the rest runs.
+Targets (issue 12): at least 1.5x NautilusTrader's rate (aim 2x), at most half its memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -25,6 +40,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from transitions import Machine
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _nautilus_peer as peer
 
 from engine import OrderBook, Side
 from engine import events as ev
@@ -64,14 +82,14 @@ def run_engine(items: Any, *, journal: bool = True) -> tuple[OrderBook, int, flo
     apply = book.apply
     request = book.request_cancel
     count = 0
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for item in items:
         if type(item) is tuple:
             request(item[0], item[1])
         else:
             apply(item)
         count += 1
-    return book, count, time.perf_counter() - t0
+    return book, count, time.process_time() - t0
 
 
 class NaiveOrder:
@@ -95,7 +113,7 @@ def run_naive(items: Any) -> tuple[int, float]:
     """Apply the same stream with one Machine per order (the design the issue rules out)."""
     orders: dict[str, NaiveOrder] = {}
     count = 0
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for item in items:
         count += 1
         if type(item) is tuple:
@@ -126,7 +144,7 @@ def run_naive(items: Any) -> tuple[int, float]:
             o.leaves -= moved
             o.c += moved
             o.p -= item.qty
-    return count, time.perf_counter() - t0
+    return count, time.process_time() - t0
 
 
 def bytes_per_live_order(n: int, *, journal: bool) -> tuple[float, int, int]:
@@ -141,12 +159,103 @@ def bytes_per_live_order(n: int, *, journal: bool) -> tuple[float, int, int]:
     return used / len(book.orders), live, len(book.events)
 
 
+def _rss() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peer_memory(name: str, n: int) -> None:
+    """Print (in this fresh process) bytes per order of ``name`` after the stream: traced, RSS."""
+    run = peer.PEERS[name]
+    run(50)  # imports and first-use caches outside the measurement
+    gc.collect()
+    rss = _rss()
+    tracemalloc.start()
+    _, kept = run(n)
+    gc.collect()
+    traced = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    grown = _rss() - rss
+    print(json.dumps({"traced": traced / n, "rss": grown / n}))
+    del kept
+
+
+def _memory_of(name: str, n: int) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--memory-of", name, "--peer-orders", str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(done.stdout)
+    return result
+
+
+def head_to_head(n: int, rounds: int) -> None:
+    """Alternate the engine and NautilusTrader over the same stream; print rates and memory."""
+    ops = n * peer.OPS_PER_ORDER
+    if not peer.nautilus_available():
+        print(
+            "vs NautilusTrader: skipped, nautilus_trader is not installed "
+            "(pip install 'kiwoom-order-engine[bench]', or pip install nautilus_trader)"
+        )
+        return
+    import nautilus_trader
+
+    names = ("engine", "nautilus")
+    rates: dict[str, list[float]] = {name: [] for name in names}
+    for round_no in range(rounds):
+        order = names if round_no % 2 == 0 else names[::-1]
+        results = {}
+        for name in order:
+            gc.collect()
+            secs, kept = peer.PEERS[name](n)
+            rates[name].append(ops / secs)
+            results[name] = kept
+            del kept
+        peer.check(results["engine"], results["nautilus"])
+        del results
+    engine, theirs = rates["engine"], rates["nautilus"]
+    print(
+        f"vs NautilusTrader {nautilus_trader.__version__} (LimitOrder.apply), {n:,} orders x "
+        f"{peer.OPS_PER_ORDER} operations, events built in the loop, journal on, {rounds} rounds:"
+    )
+    for name, label in (("engine", "engine  "), ("nautilus", "nautilus")):
+        r = rates[name]
+        print(
+            f"  {label}: median {statistics.median(r):,.0f} ops/s "
+            f"(range {min(r):,.0f} - {max(r):,.0f})"
+        )
+    per_round = [a / b for a, b in zip(engine, theirs, strict=True)]
+    print(
+        f"  ratio:    {statistics.median(engine) / statistics.median(theirs):.2f}x "
+        f"(per round {min(per_round):.2f}x - {max(per_round):.2f}x; target >= 1.5x, aim 2x)"
+    )
+    mine, other = _memory_of("engine", n), _memory_of("nautilus", n)
+    print(
+        f"  memory per order: engine {mine['traced']:,.0f} B traced, {mine['rss']:,.0f} B RSS; "
+        f"nautilus {other['traced']:,.0f} B traced, {other['rss']:,.0f} B RSS "
+        f"(engine/nautilus {mine['traced'] / other['traced']:.2f} traced, "
+        f"{mine['rss'] / other['rss']:.2f} RSS; target <= 0.5)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=100_000)
     parser.add_argument("--big", type=int, default=1_000_000, help="0 to skip the scaling run")
     parser.add_argument("--baseline-orders", type=int, default=0, help="default: --orders")
+    parser.add_argument("--peer-orders", type=int, default=20_000, help="orders vs Nautilus")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds vs Nautilus (>= 3)")
+    parser.add_argument("--only-peer", action="store_true", help="only the NautilusTrader part")
+    parser.add_argument("--memory-of", choices=sorted(peer.PEERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_of:
+        peer_memory(args.memory_of, args.peer_orders)
+        return
+    if args.only_peer:
+        head_to_head(args.peer_orders, args.rounds)
+        return
 
     items = list(stream(args.orders))
     book, count, secs = run_engine(items)
@@ -178,6 +287,8 @@ def main() -> None:
         f"target <= 1024); {total:,.0f} with the event journal on "
         f"({(total - state) * live / journalled:,.0f} bytes per journalled event)"
     )
+
+    head_to_head(args.peer_orders, args.rounds)
 
     if args.big:
         del items

@@ -46,20 +46,27 @@ class ExampleStrategy(Strategy):
         self.remaining = orders
         self._placing_steps = max(1, steps * 97 // 100)
         self._step = 0
+        self._next_place = 1  # the next step that places orders
         self._due: deque[tuple[int, str]] = deque()  # (step, order number) to act on
         self._actions: dict[str, int] = {}
 
     def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
-        self._step += 1
-        rng = self.rng
+        self._step = step = self._step + 1
         due = self._due
-        while due and due[0][0] <= self._step:
-            _, ord_no = due.popleft()
-            self._act(harness, ord_no)
-        quota = min(self.orders, -(-self.orders * self._step // self._placing_steps))
-        count = len(bars)
-        while self.orders - self.remaining < quota:
-            self._place(harness, bars[int(rng.random() * count)])
+        if due and due[0][0] <= step:
+            act = self._act
+            while due and due[0][0] <= step:
+                act(harness, due.popleft()[1])
+        if self.remaining and step >= self._next_place:
+            orders = self.orders
+            quota = min(orders, -(-orders * step // self._placing_steps))
+            rand = self.rng.random
+            count = len(bars)
+            while orders - self.remaining < quota:
+                self._place(harness, bars[int(rand() * count)])
+            # The first step whose quota exceeds what is placed: quota(s) > placed when
+            # orders * s > placed * placing_steps.
+            self._next_place = (orders - self.remaining) * self._placing_steps // orders + 1
 
     def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
         self._later(event.ord_no)  # type: ignore[union-attr]

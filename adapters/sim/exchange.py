@@ -17,6 +17,8 @@ import random
 from bisect import insort
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from heapq import heappush
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -45,6 +47,8 @@ ORDER_TYPES: Final[dict[str, tuple[bool, str]]] = {
 }
 
 _MAX_QTY: Final = 10**12 - 1
+_FIRST: Final = -(1 << 62)  # market orders come before every limit
+_MS: Final = timedelta(milliseconds=1)  # times a count: 3x cheaper than timedelta(milliseconds=n)
 _MAX_ORD_NO: Final = 9_999_999
 
 # Kiwoom order-server rejections (mock texts start with 모의투자; the real ones do not).
@@ -86,6 +90,7 @@ class TruthOrder:
         "ord_no",
         "origin",
         "price",
+        "prio",
         "qty",
         "rejected",
         "replaced",
@@ -129,6 +134,9 @@ class TruthOrder:
         self.rejected = False
         self.inflight = 0  # shares reserved by cancels and modifies on their way to the venue
         self.inflight_all = False
+        # Its place among resting orders: best price first (the highest buy, the lowest sell),
+        # market orders before all; then time.
+        self.prio = (_FIRST if market else -price if side is Side.BUY else price, seq)
 
     @property
     def state(self) -> OrderState:
@@ -170,16 +178,23 @@ class _Book:
 
 
 BUY, SELL = 0, 1  # the two sides of a _Book
-_FIRST: Final = -(1 << 62)  # market orders come before every limit
+
+
+def _drop_finished(resting: list[TruthOrder]) -> list[TruthOrder]:
+    """Remove the finished orders at the front of ``resting`` (in place); return it."""
+    n = 1
+    end = len(resting)
+    while n < end and not resting[n].leaves:
+        n += 1
+    del resting[:n]
+    return resting
 
 
 def _side(order: TruthOrder) -> int:
     return BUY if order.side is Side.BUY else SELL
 
 
-def _priority(o: TruthOrder) -> tuple[int, int]:
-    """Best price first (the highest buy, the lowest sell), market orders before all; then time."""
-    return (_FIRST if o.market else -o.price if o.side is Side.BUY else o.price, o.seq)
+_priority = attrgetter("prio")  # the key of the resting lists
 
 
 class _Channel:
@@ -314,7 +329,7 @@ class SimExchange:
         """Return the simulated time (computed when asked, once per simulated millisecond)."""
         if self._dt_ms != self._now:
             self._dt_ms = self._now
-            self._now_dt = self.start + timedelta(milliseconds=self._now)
+            self._now_dt = self.start + _MS * self._now
         return self._now_dt
 
     @property
@@ -368,11 +383,17 @@ class SimExchange:
         now = self._now
         if self._dt_ms != now:
             self._dt_ms = now
-            self._now_dt = self.start + timedelta(milliseconds=now)
+            self._now_dt = self.start + _MS * now
         event = cls(*args, ts=self._now_dt)
-        self._seq += 1
-        at = self._delivery.arrival(now, self._random)
-        heapq.heappush(self._queue, (at, self._seq, self._sink, (event,)))
+        self._seq = seq = self._seq + 1
+        channel = self._delivery  # inlined _Channel.arrival
+        span = channel.span
+        at = now + (channel.low + int(self._random() * span) if span > 1 else channel.low)
+        if channel.fifo:
+            if at < channel.last:
+                at = channel.last
+            channel.last = at
+        heappush(self._queue, (at, seq, self._sink, (event,)))
 
     def _answer(
         self,
@@ -388,11 +409,10 @@ class SimExchange:
         rejection of a cancel): both arrive together, the answer first.
         """
         code, message = rc if rc is not None else ("", "")
-        self._seq += 1
+        self._seq = seq = self._seq + 1
         at = self._delivery.arrival(self._now, self._random)
-        heapq.heappush(
-            self._queue,
-            (at, self._seq, self._resolve, (ticket, status, ord_no, code, message, event)),
+        heappush(
+            self._queue, (at, seq, self._resolve, (ticket, status, ord_no, code, message, event))
         )
 
     def _resolve(
@@ -405,16 +425,17 @@ class SimExchange:
         event: ev.Event | None,
     ) -> None:
         ticket.resolve(status, ord_no, code, msg)
-        if self.on_answer is not None:
-            self.on_answer(ticket)
+        on_answer = self.on_answer
+        if on_answer is not None:
+            on_answer(ticket)
         if event is not None:
             self._sink(event)
 
     def _to_venue(self, action: Callable[..., None], *args: Any) -> None:
         """Send an accepted request on to the venue (first in, first out)."""
         at = self._venue.arrival(self._now, self._random)
-        self._seq += 1
-        heapq.heappush(self._queue, (at, self._seq, action, args))
+        self._seq = seq = self._seq + 1
+        heappush(self._queue, (at, seq, action, args))
 
     def _send(
         self, kind: str, serve: Callable[..., None], *args: Any, request_id: str = ""
@@ -547,17 +568,18 @@ class SimExchange:
         tif: str,
         exchange: str,
     ) -> None:
-        refusal = self._session_refusal(exchange)
-        if refusal is not None:
-            self._answer(ticket, TicketStatus.REJECTED, "", refusal)
-            return
+        if self._closed or self.sessions is not None:
+            refusal = self._session_refusal(exchange)
+            if refusal is not None:
+                self._answer(ticket, TicketStatus.REJECTED, "", refusal)
+                return
         no = self._number()
         order = TruthOrder(no, stk_cd, side, qty, price, market, tif, exchange, self._seq)
         self._orders[no] = order
         # On its way to the venue first: with no latency the order is on the book (and has
         # taken what it could) before anyone hears its number and can ask to cancel it.
         self._to_venue(self._venue_place, order)
-        accepted = self._fact(ev.OrderAccepted, no, stk_cd, side, qty, price, exchange)
+        accepted = ev.OrderAccepted(no, stk_cd, side, qty, price, exchange, ts=self.now)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
 
     def _target(
@@ -607,7 +629,7 @@ class SimExchange:
         no = self._number()
         self._reserve(orig, qty)
         self._to_venue(self._venue_cancel, orig, no, qty, ticket.request_id)
-        accepted = self._fact(ev.CancelAccepted, no, orig_ord_no, qty, ticket.request_id)
+        accepted = ev.CancelAccepted(no, orig_ord_no, qty, ticket.request_id, ts=self.now)
         self._answer(ticket, TicketStatus.ACCEPTED, no, None, accepted)
 
     def _serve_modify(self, ticket: Ticket, orig_ord_no: str, qty: int, price: int) -> None:
@@ -781,18 +803,43 @@ class SimExchange:
                 raise SimError(f"a bar's stk_cd is a plain 6-character code, not {stk_cd!r}")
 
     def _match_bars(self, bars: Sequence[Bar]) -> None:
-        """Match bars already checked by :meth:`check_bars` (the harness's hot path)."""
+        """Match bars already checked by :meth:`check_bars` (the harness's hot path).
+
+        Most bars meet no resting order: those only become the symbol's last bar.
+        """
         books = self._books
         for bar in bars:
-            stk_cd, _, first, _, _, _, volume = bar
+            stk_cd, _, first, high, low, _, volume = bar
             book = books.get(stk_cd)
             if book is None:
                 book = books[stk_cd] = _Book()
                 self._reference[stk_cd] = first
             book.last = bar
-            left = book.left
-            left[BUY] = self._match_side(book, BUY, volume, first, bar.low, 1)
-            left[SELL] = self._match_side(book, SELL, volume, first, -bar.high, -1)
+            buys, sells = book.resting
+            caps = book.caps
+            # In priority order: when the best order is live and out of the bar's reach, so
+            # is every other one (dead orders wait for the list to outgrow its cap).
+            if buys and not buys[0].leaves:
+                buys = _drop_finished(buys)
+            if buys:
+                head = buys[0]
+                if not head.market and head.price < low and len(buys) <= caps[0]:
+                    buy_left = volume
+                else:
+                    buy_left = self._match_side(book, BUY, volume, first, low, 1)
+            else:
+                buy_left = volume
+            if sells and not sells[0].leaves:
+                sells = _drop_finished(sells)
+            if sells:
+                head = sells[0]
+                if not head.market and head.price > high and len(sells) <= caps[1]:
+                    sell_left = volume
+                else:
+                    sell_left = self._match_side(book, SELL, volume, first, -high, -1)
+            else:
+                sell_left = volume
+            book.left = [buy_left, sell_left]
 
     def _match_side(
         self, book: _Book, side: int, volume: int, first: int, bound: int, sign: int

@@ -22,7 +22,7 @@ import attrs
 from adapters.broker import CancelOutcome, Ticket, TicketStatus
 from adapters.sim.broker import SimBroker
 from adapters.sim.exchange import SimError, SimExchange, TruthOrder
-from adapters.sim.market import Bar
+from adapters.sim.market import Bar, _CheckedStep
 from engine import (
     AnomalyKind,
     CancelDecision,
@@ -36,6 +36,8 @@ from engine import events as ev
 
 __all__ = ["Harness", "Mismatch", "Race", "Report", "Strategy", "check_invariants", "compare"]
 
+
+_FILLED, _CANCEL_CONFIRMED, _CANCEL_REJECTED = ev.OrderFilled, ev.CancelConfirmed, ev.CancelRejected
 
 #: Rejection codes that mean "something took the shares first" (not "the market is closed").
 _TAKEN = frozenset({"RC4033", "RC4042"})
@@ -447,10 +449,16 @@ class Harness:
             return
         exchange = self.exchange
         at = bars[0].at_ms
-        exchange.check_bars(bars, at)  # a malformed step changes nothing
-        exchange.advance(at)
-        exchange._match_bars(bars)
+        if type(bars) is _CheckedStep and type(at) is int and at >= exchange._now:
+            pass  # made by the walk itself: well formed, all stamped ``at``
+        else:
+            exchange.check_bars(bars, at)  # a malformed step changes nothing
         queue = exchange._queue
+        if queue and queue[0][0] <= at:
+            exchange.advance(at)
+        else:
+            exchange._now = at  # nothing due: only the clock moves
+        exchange._match_bars(bars)
         if queue and queue[0][0] <= at:
             exchange.advance(at)  # facts of the bars that reach the engine with no delay
         self._on_bars(self, bars)
@@ -462,9 +470,11 @@ class Harness:
 
     def run(self, market: Iterable[Sequence[Bar]]) -> Report:
         """Step through ``market`` until it ends or the strategy is done; then :meth:`finish`."""
+        step = self.step
+        done = self.strategy.done
         for bars in market:
-            self.step(bars)
-            if self.strategy.done(self):
+            step(bars)
+            if done(self):
                 break
         return self.finish()
 
@@ -483,14 +493,14 @@ class Harness:
     def _deliver(self, event: ev.Event) -> None:
         self.events += 1
         cls = type(event)
-        if cls is ev.OrderFilled:
+        if cls is _FILLED:
             order = self._orders.get(event.ord_no)  # type: ignore[union-attr]
             if order is not None and (order.pending_cancel_qty or order.cancel_all_pending):
                 self.races[Race.FILL_DURING_CANCEL] += 1
-        elif cls is ev.CancelConfirmed:
+        elif cls is _CANCEL_CONFIRMED:
             self.cancels_confirmed += 1
             self._settled(event, True)  # type: ignore[arg-type]
-        elif cls is ev.CancelRejected:
+        elif cls is _CANCEL_REJECTED:
             self.cancel_rejections[event.code] += 1  # type: ignore[union-attr]
             self._settled(event, False)  # type: ignore[arg-type]
         order = self.book.apply(event)

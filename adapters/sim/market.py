@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
-from typing import Final, NamedTuple
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, NamedTuple
 
 __all__ = ["START_PRICES", "Bar", "random_walk", "round_to_tick", "tick_size"]
 
@@ -86,6 +86,16 @@ class Bar(NamedTuple):
         return ""
 
 
+class _CheckedStep(list[Bar]):
+    """One step of bars made by :func:`_walk` itself: well formed by construction.
+
+    Only :func:`adapters.sim.session.run_session` feeds these to the harness (which then skips
+    :meth:`SimExchange.check_bars`); :func:`random_walk` hands its callers plain lists.
+    """
+
+    __slots__ = ()
+
+
 def random_walk(
     symbols: Sequence[str],
     *,
@@ -102,42 +112,94 @@ def random_walk(
     well inside the daily band; each bar trades between 0 and ``max_volume`` shares and may
     reach one tick beyond its open and close. The walk has its own ``random.Random(seed)``.
     """
+    return _walk(symbols, steps, seed, step_ms, max_volume, start_prices, list)
+
+
+def _walk(
+    symbols: Sequence[str],
+    steps: int | None,
+    seed: int,
+    step_ms: int,
+    max_volume: int,
+    start_prices: dict[str, int] | None,
+    kind: Callable[[], list[Bar]],
+) -> Iterator[list[Bar]]:
+    """The walk of :func:`random_walk`, each step a new ``kind()`` list (checked eagerly)."""
     if not symbols:
         raise ValueError("at least one symbol is needed")
     if type(seed) is not int:
         raise ValueError(f"seed must be an int, not {seed!r}")
-    rng = random.Random(seed)
-    rand = rng.random
-    volumes = max_volume + 1
-    starts = {s: (start_prices or START_PRICES).get(s, 50_000) for s in symbols}
-    prices = dict(starts)
-    step = 0
-    ticks = {s: tick_size(p) for s, p in prices.items()}
+    known = start_prices or START_PRICES
+    # One state per symbol: [code, price, what is known of that price, the table of those per
+    # price]. The chance of a move depends on the price alone, so it is worked out once per
+    # price (the same floats as computing it every step).
+    # A symbol named twice walks once (both bars share its price), as a dict of prices did.
+    state: dict[str, list[Any]] = {}
+    for stk_cd in symbols:
+        start = known.get(stk_cd, 50_000)
+        table = _PriceTable(start)
+        state.setdefault(stk_cd, [stk_cd, start, table[start], table])
+    walkers = [state[stk_cd] for stk_cd in symbols]
+    limit = 1 << 62 if steps is None else steps
+    return _steps(walkers, limit, random.Random(seed).random, step_ms, max_volume + 1, kind)
+
+
+def _steps(
+    walkers: list[list[Any]],
+    limit: int,
+    rand: Callable[[], float],
+    step_ms: int,
+    volumes: int,
+    kind: Callable[[], list[Bar]],
+) -> Iterator[list[Bar]]:
     new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
-    while steps is None or step < steps:
+    step = 0
+    while step < limit:
         at = step * step_ms
-        bars = []
-        for stk_cd in symbols:
-            last = prices[stk_cd]
-            tick = ticks[stk_cd]
-            start = starts[stk_cd]
-            up = 0.15 * (1 - 10 * (last - start) / start)
-            up = 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
+        bars = kind()
+        append = bars.append
+        for walker in walkers:
+            stk_cd, last, info, table = walker
+            up, down_at, tick, lower = info
             roll = rand()
-            if roll < up:
-                close = last + tick
-            elif roll > 0.7 + up and last > tick:
-                close = round_to_tick(last - tick)  # the tick below may be finer
-            else:
-                close = last
-            if close != last:
-                prices[stk_cd] = close
-                ticks[stk_cd] = tick = tick_size(close)
             reach = rand()  # one draw for both: 20% a tick higher, 20% a tick lower
-            high = (close if close > last else last) + (tick if reach < 0.2 else 0)
-            low = close if close < last else last
-            if reach > 0.8 and low > tick:
-                low = round_to_tick(low - tick)
-            bars.append(new(Bar, (stk_cd, at, last, high, low, close, int(rand() * volumes))))
+            if roll < up:  # a tick up
+                close = high = last + tick
+                low = last
+            elif roll > down_at:  # a tick down (never below one tick)
+                close = low = lower
+                high = last
+            else:
+                close = high = low = last
+            if close != last:
+                walker[1] = close
+                walker[2] = info = table[close]
+                tick = info[2]
+            if reach < 0.2:
+                high += tick
+            elif reach > 0.8 and low > tick:
+                # the tick below the low (at the close's tick: known unless the price rose)
+                low = info[3] if low == close else round_to_tick(low - tick)
+            append(new(Bar, (stk_cd, at, last, high, low, close, int(rand() * volumes))))
         yield bars
         step += 1
+
+
+class _PriceTable(dict[int, tuple[float, float, int, int]]):
+    """Per price of one walk: (chance of a tick up, the roll above which it moves down, the
+    tick, the price one tick below), computed on first use."""
+
+    __slots__ = ("start",)
+
+    def __init__(self, start: int) -> None:
+        super().__init__()
+        self.start = start
+
+    def __missing__(self, price: int) -> tuple[float, float, int, int]:
+        start = self.start
+        up = 0.15 * (1 - 10 * (price - start) / start)
+        up = 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
+        tick = tick_size(price)
+        down_at = 0.7 + up if price > tick else 2.0  # a roll is below 1: no move down
+        info = self[price] = (up, down_at, tick, round_to_tick(price - tick))
+        return info

@@ -5,7 +5,8 @@ A life opens the broker on the journal (which replays the day and marks every re
 process left unanswered as unknown), reconciles until clean (or for a bounded number of tries),
 tells the parent it is ready, then places, cancels (partly and fully) and modifies orders at
 random (seeded), reconciling now and then. It may be killed at any instant by the parent
-(SIGKILL), or it kills itself at its ``kill_at``-th order request (kt10000-kt10003):
+(SIGKILL), or it kills itself at its ``kill_at``-th request of ``kill_api`` (``place``,
+``cancel`` or ``modify``):
 
 - ``before``: after the broker committed the request's reservation durably, before the
   request leaves (the client's method is wrapped, so nothing of it was sent);
@@ -61,29 +62,43 @@ def make_client(base_url: str) -> KiwoomClient:
     )
 
 
-def _die() -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _hook(
-    client: KiwoomClient, name: str, counter: list[int], kill_at: int, how: str, rng: random.Random
+    client: KiwoomClient,
+    name: str,
+    counter: list[int],  # this method's calls so far
+    config: dict[str, Any],
+    rng: random.Random,
+    say: Callable[[dict[str, Any]], None],
 ) -> None:
-    """Wrap ``client.<name>`` so that its ``kill_at``-th order request kills the process."""
+    """Wrap ``client.<name>`` so that the life's ``kill_at``-th request of ``kill_api`` kills it;
+    say where the kill landed first (``{"killed": WHERE}``)."""
     real: Callable[..., Any] = getattr(client, name)
+    how = str(config["kill_how"])
+    kill_at = int(config["kill_at"]) if config["kill_api"] == name else -1
+    on_wire = threading.Event()
+
+    def die(where: str) -> None:
+        say({"killed": where, "api": name})
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def die_now() -> None:
+        die("on the wire" if on_wire.is_set() else "between requests")
 
     def wrapped(**kwargs: Any) -> Any:
         counter[0] += 1
         if counter[0] != kill_at:
             return real(**kwargs)
         if how == "before":
-            _die()
+            die("before the send" if name == "place" else "after the durable commit")
         if how == "during":
-            timer = threading.Timer(rng.uniform(0.0, 0.25), _die)
+            timer = threading.Timer(rng.uniform(0.0, 0.25), die_now)
             timer.daemon = True
             timer.start()
+        on_wire.set()
         answer = real(**kwargs)
+        on_wire.clear()
         if how == "after":
-            _die()
+            die("after the answer, before the journal")
         return answer
 
     setattr(client, name, wrapped)
@@ -129,9 +144,8 @@ def run_life(
     counts = {"places": 0, "cancels": 0, "modifies": 0, "refused": 0, "unknown": 0}
     grace = float(config["grace"])
     with make_client(config["base_url"]) as client:
-        counter = [0]
         for name in ("place", "cancel", "modify"):
-            _hook(client, name, counter, int(config["kill_at"]), str(config["kill_how"]), rng)
+            _hook(client, name, [0], config, rng, say)
         broker = KiwoomBroker(
             client,
             journal=config["journal"],

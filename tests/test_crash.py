@@ -18,7 +18,9 @@ broker of its own, reconciles, and checks:
 - the journal replays into the very book.
 
 ``CRASH_TRIALS=200 pytest -s tests/test_crash.py`` runs a long campaign (default 10 trials);
-``CRASH_SEED`` changes the seed. The figures are printed at the end (``-s`` shows them).
+``CRASH_SEED`` changes the seed, ``CRASH_FIRST=N CRASH_TRIALS=1`` reruns trial N alone (its
+parameters are the same; the instants of the kills and the fills are not). The figures are
+printed at the end (``-s`` shows them).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from engine.sessions import KST
 
 TRIALS = int(os.environ.get("CRASH_TRIALS", "10"))
 SEED = int(os.environ.get("CRASH_SEED", "20260309"))
+FIRST = int(os.environ.get("CRASH_FIRST", "0"))  # to rerun one trial: CRASH_FIRST=35 CRASH_TRIALS=1
 CHILD = Path(__file__).resolve().parent / "crash_child.py"
 ACCOUNT = "crash-account"
 GRACE = 0.1
@@ -129,10 +132,12 @@ class Tally:
     def line(self) -> str:
         c = self.counts
         kills = ", ".join(f"{k} {c['kill_' + k]}" for k in KILLS)
+        landed = ", ".join(f"{k} {n}" for k, n in sorted(c.items()) if "(" in k)
         return (
             f"crash harness: {c['trials']} trials, {c['lives']} lives, {c['kills']} kills "
-            f"({kills}); {c['orders']} orders, {c['kt10003']} kt10003 and {c['kt10002']} kt10002 "
-            f"processed, {c['unknown']} unknown outcomes, {c['released']} released unsent; "
+            f"({kills}; self-kills landed: {landed}); {c['orders']} orders, "
+            f"{c['kt10003']} kt10003 and {c['kt10002']} kt10002 processed, "
+            f"{c['unknown']} unknown outcomes, {c['released']} released unsent; "
             f"duplicates {len(self.duplicates)}, mismatches {len(self.mismatches)}"
         )
 
@@ -152,7 +157,8 @@ def run_lives(
             "ops": rng.randint(5, 12),
             "grace": GRACE,
             "settle_tries": 8,
-            "kill_at": rng.randint(1, 8) if how in ("before", "during", "after") else -1,
+            "kill_at": rng.randint(1, 4) if how in ("before", "during", "after") else -1,
+            "kill_api": rng.choices(("cancel", "modify", "place"), (6, 3, 1))[0],
             "kill_how": how,
         }
         zygote.start(config)
@@ -162,6 +168,8 @@ def run_lives(
             message = zygote.next()
             pid = message.get("pid", pid)
             exit_code = message.get("exit")
+            if "killed" in message:
+                tally.counts[f"{message['killed']} ({message['api']})"] += 1
             if message.get("ready"):
                 ready = True
                 if how == "timer":
@@ -297,10 +305,11 @@ def test_killed_at_random_instants_no_share_is_sent_twice_and_the_book_equals_th
     zygote: Zygote, tmp_path: Path
 ) -> None:
     tally = Tally()
-    for trial in range(TRIALS):
+    for trial in range(FIRST, FIRST + TRIALS):
         run_trial(zygote, trial, tmp_path, tally)
     print("\n" + tally.line())
-    assert tally.duplicates == [], tally.line()
-    assert tally.mismatches == [], tally.line()
-    assert tally.counts["kills"] >= TRIALS  # every trial killed at least one life
+    assert tally.duplicates == [], (tally.line(), tally.duplicates)
+    assert tally.mismatches == [], (tally.line(), tally.mismatches)
+    assert tally.counts["kills"] >= TRIALS // 2  # most trials killed a life (a self-kill may
+    # be due at a request a life never made)
     assert tally.counts["kt10003"] > TRIALS  # and did send cancels

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from test_kiwoom_adapter import FAR_BELOW, assert_book_matches_truth, kt10003_bodies, make_client
 
-from adapters.broker import CancelStatus
+from adapters.broker import CancelStatus, TicketStatus
 from adapters.journal import (
     APPLICATION_ID,
     ForeignJournal,
@@ -28,7 +28,7 @@ from adapters.journal import (
     account_key,
 )
 from adapters.kiwoom.broker import NOT_RECEIVED, KiwoomBroker
-from adapters.kiwoom.simserver import SimServer
+from adapters.kiwoom.simserver import Fault, FaultKind, SimServer
 from engine import OrderBook, Refusal, Side
 from engine import events as ev
 from engine.sessions import KST
@@ -426,3 +426,37 @@ def test_a_broker_journal_is_locked_against_a_second_broker(path: Path, server: 
             first.close()
         second = KiwoomBroker(client, journal=path, account=ACCOUNT)
         second.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG in adapters/kiwoom/broker.py (_reconcile_rows, step 4): an unknown modify of an "
+    "order that has any 정정 row in kt00007, even one the book bound to an earlier modify long "
+    "ago, is marked ambiguous on every reconciliation and never released: its shares stay "
+    "reserved for good (found by CRASH_TRIALS=200)",
+)
+def test_a_restart_releases_an_unsent_modify_of_an_order_modified_before(
+    path: Path, server: SimServer
+) -> None:
+    with make_client(server) as client:
+        broker = KiwoomBroker(client, journal=path, account=ACCOUNT, unknown_grace=timedelta(0))
+        ord_no = broker.place(stk_cd="005930", side=Side.BUY, qty=10, price=FAR_BELOW).ord_no
+        first = broker.modify(orig_ord_no=ord_no, stk_cd="005930", qty=2, price=FAR_BELOW + 100)
+        assert first.ord_no
+        assert broker.reconcile().clean  # the first modify is done: M = 2
+        server.inject(Fault(FaultKind.CLOSE_BEFORE, api_id="kt10002"))  # never reaches it
+        lost = broker.modify(orig_ord_no=ord_no, stk_cd="005930", qty=3, price=FAR_BELOW + 200)
+        assert lost.status is TicketStatus.UNKNOWN
+        broker.close()
+        restarted = KiwoomBroker(client, journal=path, account=ACCOUNT, unknown_grace=timedelta(0))
+        try:
+            order = restarted.book.orders[ord_no]
+            assert order.pending_modify_qty == 3
+            for _ in range(3):
+                report = restarted.reconcile()
+            assert report.clean, report
+            assert order.pending_modify_qty == 0 and order.cancellable_qty == 8
+            assert server.calls["kt10002"] == 2
+            assert_book_matches_truth(restarted.book, server)
+        finally:
+            restarted.close()

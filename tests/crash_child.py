@@ -17,9 +17,11 @@ random (seeded), reconciling now and then. It may be killed at any instant by th
 The harness starts this module once as a **zygote** (``python tests/crash_child.py --zygote``):
 it imports everything, then forks one child per life on request (a single-threaded process
 forks safely, and a life starts in milliseconds instead of paying the imports again). The
-protocol is one JSON object per line: the parent writes a life's config on stdin; the zygote
-answers ``{"pid": N}`` and, once the child is gone, ``{"exit": CODE}`` (negative: killed by that
-signal); the child itself writes ``{"ready": true}`` and, at its end, ``{"done": COUNTS}``.
+protocol is one JSON object per line: the parent writes a life's config on stdin, then
+``{"kill": true}`` or ``{"wait": true}``; the zygote answers ``{"pid": N}`` and, once the child
+is gone, ``{"exit": CODE}`` (negative: killed by that signal); the child itself writes
+``{"ready": true}``, ``{"killed": WHERE, "api": NAME}`` before it kills itself, and at its end
+``{"done": COUNTS}`` (or ``{"failed": true}`` after a traceback on stderr).
 ``python tests/crash_child.py CONFIG.json`` runs one life by hand.
 """
 
@@ -188,8 +190,13 @@ def _say(message: dict[str, Any]) -> None:
 
 
 def zygote() -> None:
-    """Fork one life per config line read on stdin; report its pid and its exit (see above)."""
-    for line in sys.stdin:
+    """Fork one life per config line read on stdin; report its pid and its exit (see above).
+
+    After each fork the zygote reads one command line: ``{"kill": true}`` kills the child now
+    (it is not reaped before, so its pid cannot have been reused), ``{"wait": true}`` lets it
+    run; then the child is reaped and its exit reported.
+    """
+    while line := sys.stdin.readline():
         config = json.loads(line)
         sys.stdout.flush()
         pid = os.fork()
@@ -199,11 +206,15 @@ def zygote() -> None:
                 run_life(config, _say)
             except BaseException:
                 traceback.print_exc()
+                _say({"failed": True})
                 code = 1
             finally:
                 sys.stderr.flush()
                 os._exit(code)
         _say({"pid": pid})
+        command = json.loads(sys.stdin.readline() or "{}")
+        if command.get("kill"):
+            os.kill(pid, signal.SIGKILL)
         _pid, status = os.waitpid(pid, 0)
         _say({"exit": os.waitstatus_to_exitcode(status)})
 

@@ -25,7 +25,6 @@ printed at the end (``-s`` shows them).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
@@ -81,9 +80,10 @@ class Zygote:
         for line in self.process.stdout:
             self.lines.put(json.loads(line))
 
-    def start(self, config: dict[str, Any]) -> None:
+    def command(self, message: dict[str, Any]) -> None:
+        """Write one line to the zygote: a life's config, then ``kill`` or ``wait``."""
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(config) + "\n")
+        self.process.stdin.write(json.dumps(message) + "\n")
         self.process.stdin.flush()
 
     def next(self, timeout: float = 60.0) -> dict[str, Any]:
@@ -161,22 +161,21 @@ def run_lives(
             "kill_api": rng.choices(("cancel", "modify", "place"), (6, 3, 1))[0],
             "kill_how": how,
         }
-        zygote.start(config)
-        pid = exit_code = None
+        zygote.command(config)
+        if how != "timer":
+            zygote.command({"wait": True})
+        exit_code = None
         ready = False
         while exit_code is None:
             message = zygote.next()
-            pid = message.get("pid", pid)
             exit_code = message.get("exit")
             if "killed" in message:
                 tally.counts[f"{message['killed']} ({message['api']})"] += 1
-            if message.get("ready"):
-                ready = True
-                if how == "timer":
+            if how == "timer" and (message.get("ready") or message.get("failed")):
+                if message.get("ready"):
                     time.sleep(rng.uniform(0.0, 0.3))
-                    assert pid is not None
-                    with contextlib.suppress(ProcessLookupError):  # it may be done already
-                        os.kill(pid, signal.SIGKILL)
+                zygote.command({"kill": bool(message.get("ready"))})
+            ready = ready or bool(message.get("ready"))
         tally.counts["lives"] += 1
         if exit_code == -signal.SIGKILL:
             tally.counts["kills"] += 1

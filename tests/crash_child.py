@@ -28,6 +28,7 @@ is gone, ``{"exit": CODE}`` (negative: killed by that signal); the child itself 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -42,7 +43,11 @@ from typing import Any
 from adapters.broker import CancelStatus
 from adapters.kiwoom.broker import KiwoomBroker
 from adapters.kiwoom.client import KiwoomClient
+from adapters.kiwoom.errors import KiwoomError
 from engine import Side
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
 
 APPKEY = "crash-appkey-0b7d"
 SECRET = "crash-secretkey-91ce"
@@ -107,9 +112,15 @@ def _hook(
 
 
 def settle(broker: KiwoomBroker, tries: int, pause: float) -> bool:
-    """Reconcile until a report is clean with nothing pending, at most ``tries`` times."""
+    """Reconcile until a report is clean with nothing pending, at most ``tries`` times; a read
+    that fails (a timeout on a busy machine) counts as a try."""
     for _ in range(tries):
-        report = broker.reconcile()
+        try:
+            report = broker.reconcile()
+        except KiwoomError as exc:  # a read timed out (a busy machine): read again
+            log.info("reconcile failed (%s); trying again", exc)
+            time.sleep(pause)
+            continue
         with broker.lock:
             pending = any(
                 o.pending_cancel_qty
@@ -177,7 +188,7 @@ def run_life(
                 broker.modify(orig_ord_no=ord_no, stk_cd=SYMBOL, qty=qty, price=_price(rng))
                 counts["modifies"] += 1
             else:
-                broker.reconcile()
+                settle(broker, tries=1, pause=0.0)
         settle(broker, tries=int(config["settle_tries"]), pause=grace)
         broker.close()
     say({"done": counts})

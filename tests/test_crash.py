@@ -307,6 +307,8 @@ def test_killed_at_random_instants_no_share_is_sent_twice_and_the_book_equals_th
     for trial in range(FIRST, FIRST + TRIALS):
         run_trial(zygote, trial, tmp_path, tally)
     print("\n" + tally.line())
+    for problem in tally.duplicates + tally.mismatches:
+        print("  " + problem)
     assert tally.duplicates == [], (tally.line(), tally.duplicates)
     assert tally.mismatches == [], (tally.line(), tally.mismatches)
     assert tally.counts["kills"] >= TRIALS // 2  # most trials killed a life (a self-kill may

@@ -185,9 +185,11 @@ def run_lives(
 
 
 def check_trial(
-    server: SimServer, broker: KiwoomBroker, events: list[ev.Event], tally: Tally
+    server: SimServer, broker: KiwoomBroker, events: list[ev.Event], tally: Tally, trial: int
 ) -> None:
     """Compare the book, the journal and what the server processed; record what is wrong."""
+    duplicates: list[str] = []
+    mismatches: list[str] = []
     book = broker.book
     reserved: dict[str, list[int]] = {}
     modifies: dict[str, list[tuple[int, int]]] = {}
@@ -224,38 +226,40 @@ def check_trial(
             tally.counts["kt10002"] += 1
     for no, qtys in sent.items():
         if not is_subsequence(qtys, reserved.get(no, [])):
-            tally.duplicates.append(f"{no}: kt10003 {qtys}, reserved {reserved.get(no)}")
+            duplicates.append(f"{no}: kt10003 {qtys}, reserved {reserved.get(no)}")
     for no, moves in sent_modifies.items():
         if not is_subsequence(moves, modifies.get(no, [])):
-            tally.duplicates.append(f"{no}: kt10002 {moves}, reserved {modifies.get(no)}")
+            duplicates.append(f"{no}: kt10002 {moves}, reserved {modifies.get(no)}")
     for anomaly in book.anomalies:
         if anomaly.kind == AnomalyKind.UNREQUESTED_CANCEL:
-            tally.duplicates.append(f"{anomaly.ord_no}: a cancel no request of ours explains")
+            duplicates.append(f"{anomaly.ord_no}: a cancel no request of ours explains")
     tally.counts["orders"] += len(truth)
     if not set(truth) <= set(book.orders):
-        tally.mismatches.append(f"orders missing from the book: {set(truth) - set(book.orders)}")
+        mismatches.append(f"orders missing from the book: {set(truth) - set(book.orders)}")
     for no, order in book.orders.items():
         q = (order.filled_qty, order.cancelled_qty, order.replaced_qty, order.leaves_qty)
         if sum(q) != order.qty:
-            tally.mismatches.append(f"{no}: F+C+M+L = {sum(q)} != Q = {order.qty}")
+            mismatches.append(f"{no}: F+C+M+L = {sum(q)} != Q = {order.qty}")
         bound = [c.cancel_no for c in order.cancels if c.cancel_no]
         if len(bound) != taken[no] or len(set(bound)) != len(bound):
-            tally.mismatches.append(f"{no}: {taken[no]} cancels taken, bound {bound}")
+            mismatches.append(f"{no}: {taken[no]} cancels taken, bound {bound}")
         numbered = [m.cancel_no for m in order.modifies if m.cancel_no]
         if len(numbered) != taken_modifies[no]:
-            tally.mismatches.append(f"{no}: {taken_modifies[no]} modifies taken, {numbered}")
+            mismatches.append(f"{no}: {taken_modifies[no]} modifies taken, {numbered}")
         if (
             order.pending_cancel_qty
             or order.cancel_all_pending
             or order.pending_modify_qty
             or order.modify_all_pending
         ):
-            tally.mismatches.append(f"{no}: still pending after reconciliation: {order!r}")
+            mismatches.append(f"{no}: still pending after reconciliation: {order!r}")
         t = truth.get(no)
         if t is None:
-            tally.mismatches.append(f"{no}: in the book, not on the exchange")
+            mismatches.append(f"{no}: in the book, not on the exchange")
         elif (*q, order.state) != (t.filled, t.cancelled, t.replaced, t.leaves, t.state):
-            tally.mismatches.append(f"{no}: book {order!r}, exchange {t!r}")
+            mismatches.append(f"{no}: book {order!r}, exchange {t!r}")
+    tally.duplicates += [f"trial {trial}, {d}" for d in duplicates]
+    tally.mismatches += [f"trial {trial}, {m}" for m in mismatches]
 
 
 def run_trial(zygote: Zygote, trial: int, tmp: Path, tally: Tally) -> None:
@@ -275,8 +279,10 @@ def run_trial(zygote: Zygote, trial: int, tmp: Path, tally: Tally) -> None:
         server.inject(Fault(FaultKind.CLOSE_AFTER, api_id="kt10003", times=1))
         run_lives(zygote, server, journal, rng, tally)
         with server.lock:
-            server.market = False  # no more fills: the exchange holds still for the checks
-        time.sleep(server.venue_ms / 1000 + 0.05)
+            server.market = False  # no more bars, so no more fills
+            # what is on its way to the venue arrives now (an order may still fill against
+            # the last bar's volume): then the exchange holds still for the checks
+            server.exchange.drain()
         server.wait_idle()
         with make_client(server.base_url) as client:
             broker = KiwoomBroker(
@@ -288,7 +294,7 @@ def run_trial(zygote: Zygote, trial: int, tmp: Path, tally: Tally) -> None:
                 assert broker.journal is not None
                 broker.journal.commit()
                 events = list(broker.journal.events(broker.trading_day))
-                check_trial(server, broker, events, tally)
+                check_trial(server, broker, events, tally, trial)
                 live = broker.book.snapshot()
             finally:
                 broker.close()

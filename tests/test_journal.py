@@ -262,11 +262,6 @@ def test_a_foreign_sqlite_file_is_refused(path: Path) -> None:
     db.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in adapters/journal.py: Journal._setup switches the file to WAL mode before "
-    "it checks the application_id, so refusing a foreign SQLite file converts it to WAL",
-)
 def test_a_foreign_sqlite_file_is_left_exactly_as_it_was(path: Path) -> None:
     _edit(path, "CREATE TABLE prices (stk_cd TEXT, price INTEGER)")
     _open_fails(path, ForeignJournal, "not an order-engine journal")
@@ -428,13 +423,6 @@ def test_a_broker_journal_is_locked_against_a_second_broker(path: Path, server: 
         second.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG in adapters/kiwoom/broker.py (_reconcile_rows, step 4): an unknown modify of an "
-    "order that has any 정정 row in kt00007, even one the book bound to an earlier modify long "
-    "ago, is marked ambiguous on every reconciliation and never released: its shares stay "
-    "reserved for good (found by CRASH_TRIALS=200)",
-)
 def test_a_restart_releases_an_unsent_modify_of_an_order_modified_before(
     path: Path, server: SimServer
 ) -> None:

@@ -461,6 +461,7 @@ class KiwoomBroker:
         """Apply what the status rows show (under the lock); see :meth:`reconcile`."""
         now = self._now()
         unknown = unknown_cancels(book)  # as they stand before anything is applied
+        known = set(book.orders)  # a modify row the book already had cannot be an unknown modify
         modifies = _unknown_modifies(book)
         rows = sorted(details, key=lambda r: (len(r.ord_no), r.ord_no))
         orders = [r for r in rows if r.kind != "취소"]
@@ -493,7 +494,7 @@ class KiwoomBroker:
         # 4. unknown cancels and modifies that no row answered
         for key in unknown:
             self._settle_unknown(book, key, now, report, matching)
-        modified = {row.orig_ord_no for row in orders if row.kind == "정정"}
+        modified = {r.orig_ord_no for r in orders if r.kind == "정정" and r.ord_no not in known}
         for key in modifies:
             if key[0] in modified:  # a modify row of the order the book could not tell apart
                 matching.ambiguous.add(key)

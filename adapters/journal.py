@@ -54,6 +54,8 @@ __all__ = [
     "JournalLocked",
     "account_key",
     "default_journal_path",
+    "is_journal_file",
+    "read_journal",
 ]
 
 log = logging.getLogger(__name__)
@@ -120,6 +122,81 @@ def default_journal_path(account: str) -> Path:
 
 def _crc(body: str) -> int:
     return zlib.crc32(body.encode("utf-8"))
+
+
+def _day_rows(db: sqlite3.Connection, day: date) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT n, kind, body, crc FROM events WHERE day = ? ORDER BY n", (day.isoformat(),)
+    ).fetchall()
+
+
+def _decode(path: Path, day: date, rows: list[tuple[Any, ...]]) -> Iterator[ev.Event]:
+    """Yield the events of ``day``'s rows, checking each (sequence, checksum, kind)."""
+    key = day.isoformat()
+    expected = 1
+    for n, kind, body, crc in rows:
+        if n != expected:
+            raise JournalCorrupt(f"{path}: day {key} has a gap: row {expected} is missing")
+        if not isinstance(body, str) or _crc(body) != crc:
+            raise JournalCorrupt(f"{path}: day {key}, row {n}: checksum mismatch")
+        try:
+            event = ev.from_dict(json.loads(body))
+        except (ValueError, EngineError) as exc:
+            raise JournalCorrupt(f"{path}: day {key}, row {n}: {exc}") from None
+        if type(event).__name__ != kind:
+            raise JournalCorrupt(f"{path}: day {key}, row {n}: kind {kind!r} mismatch")
+        expected += 1
+        yield event
+
+
+def is_journal_file(path: str | os.PathLike[str]) -> bool:
+    """Return True when ``path`` is a SQLite file (a journal, or something to refuse as one)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
+def read_journal(
+    path: str | os.PathLike[str], day: date | None = None
+) -> tuple[date, list[ev.Event]]:
+    """Read one day of a journal without writing to it (default: its latest day).
+
+    For looking at a recorded day after the fact (``order-engine report``): the file is opened
+    read-only and no account is checked. A journal a live broker holds open cannot be read
+    (:class:`JournalLocked`): use a :meth:`Journal.backup`. Raise :class:`JournalError` as
+    :meth:`Journal.open_day` does for a damaged or foreign file, and when the day is not there.
+    """
+    where = Path(path)
+    if not where.is_file():
+        raise JournalError(f"{where}: no such file")
+    try:
+        db = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True, timeout=0.5)
+    except sqlite3.Error as exc:
+        raise JournalCorrupt(f"{where}: cannot open: {exc}") from None
+    try:
+        if db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            raise ForeignJournal(f"{where} is not an order-engine journal")
+        if day is None:
+            latest = db.execute("SELECT MAX(day) FROM events").fetchone()[0]
+            if latest is None:
+                raise JournalError(f"{where}: the journal holds no day")
+            day = date.fromisoformat(latest)
+        events = list(_decode(where, day, _day_rows(db, day)))
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise JournalLocked(
+                f"{where} is held by a live broker: read a backup of it instead"
+            ) from None
+        raise JournalCorrupt(f"{where} is damaged: {exc}") from None
+    except sqlite3.DatabaseError as exc:
+        raise JournalCorrupt(f"{where} is not a journal database: {exc}") from None
+    finally:
+        db.close()
+    if not events:
+        raise JournalError(f"{where}: no events on {day}")
+    return day, events
 
 
 class Journal:
@@ -225,26 +302,9 @@ class Journal:
 
         Raise :class:`JournalCorrupt` at the first damaged row, gap or undecodable event.
         """
-        key = day.isoformat()
         with self._lock:
-            rows = self._db.execute(
-                "SELECT n, kind, body, crc FROM events WHERE day = ? ORDER BY n", (key,)
-            ).fetchall()
-        expected = 1
-        for n, kind, body, crc in rows:
-            if n != expected:
-                raise JournalCorrupt(f"{self.path}: day {key} has a gap: row {expected} is missing")
-            if not isinstance(body, str) or _crc(body) != crc:
-                raise JournalCorrupt(f"{self.path}: day {key}, row {n}: checksum mismatch")
-            try:
-                data = json.loads(body)
-                event = ev.from_dict(data)
-            except (ValueError, EngineError) as exc:
-                raise JournalCorrupt(f"{self.path}: day {key}, row {n}: {exc}") from None
-            if type(event).__name__ != kind:
-                raise JournalCorrupt(f"{self.path}: day {key}, row {n}: kind {kind!r} mismatch")
-            expected += 1
-            yield event
+            rows = _day_rows(self._db, day)
+        return _decode(self.path, day, rows)
 
     def open_day(self, day: date, **book_options: Any) -> OrderBook:
         """Return ``day``'s book: its events replayed, and every later event recorded here.

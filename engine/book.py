@@ -863,19 +863,31 @@ class OrderBook:
         if order is None:
             return None
         record = self._match(e, order, e.request_id, e.ord_no, None)
+        return self._reject_request(e, order, record, "cancel")
+
+    def _reject_request(
+        self,
+        e: ev.CancelRejected | ev.ModifyRejected,
+        order: Order,
+        record: CancelRecord | None,
+        what: str,
+    ) -> Order:
+        """Release the reservation of the cancel or modify ``record`` the broker refused."""
         if record is None:
             self._take(e)
             self._anomaly(
-                AnomalyKind.UNMATCHED_CANCEL_REJECT,
+                AnomalyKind.UNMATCHED_CANCEL_REJECT
+                if what == "cancel"
+                else AnomalyKind.UNMATCHED_MODIFY_REJECT,
                 e.orig_ord_no,
-                f"cancel rejection {e.code or '?'} matched no pending request",
+                f"{what} rejection {e.code or '?'} matched no pending request",
                 e,
             )
             return order
         if record.status == REJECTED_CANCEL:
             return order  # the same rejection delivered again
         if record.status == CONFIRMED_CANCEL:
-            raise _bad(e, f"cancel {record.cancel_no} was confirmed: cannot be rejected now")
+            raise _bad(e, f"{what} {record.cancel_no} was carried out: cannot be rejected now")
         self._bind(record, e.ord_no)
         self._settle(order, record, REJECTED_CANCEL)
         self._take(e)
@@ -969,23 +981,7 @@ class OrderBook:
         if order is None:
             return None
         record = self._match_modify(order, e.ord_no, e.request_id, None)
-        if record is None:
-            self._take(e)
-            self._anomaly(
-                AnomalyKind.UNMATCHED_MODIFY_REJECT,
-                e.orig_ord_no,
-                f"modify rejection {e.code or '?'} matched no pending request",
-                e,
-            )
-            return order
-        if record.status == REJECTED_CANCEL:
-            return order  # the same rejection delivered again
-        if record.status == CONFIRMED_CANCEL:
-            raise _bad(e, f"modify {record.cancel_no} was done: cannot be rejected now")
-        self._bind(record, e.ord_no)
-        self._settle(order, record, REJECTED_CANCEL)
-        self._take(e)
-        return order
+        return self._reject_request(e, order, record, "modify")
 
     def decide_modify(
         self, ord_no: str, qty: int | str = 0, *, at: datetime | None = None

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import __version__
@@ -72,6 +72,94 @@ def _configure_logging(args: argparse.Namespace) -> None:
         )
 
 
+class _LazyParser(argparse.ArgumentParser):
+    """A sub-command's parser that adds its options only when that sub-command is parsed.
+
+    Building every sub-command's options imports every sub-command's module (the Kiwoom
+    client and ``requests`` among them, about a third of a CPU second); ``simulate`` needs
+    none of them. The options, the help and the errors are the same as when built eagerly.
+    """
+
+    _loader: Callable[[argparse.ArgumentParser], None] | None = None
+    _loaded = False
+
+    def load_with(self, loader: Callable[[argparse.ArgumentParser], None]) -> None:
+        """Add the options with ``loader`` on the first parse of this sub-command."""
+        self._loader = loader
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            if self._loader is not None:
+                self._loader(self)
+            _add_logging_options(self, default=argparse.SUPPRESS)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Add the options if not yet done, then parse as usual."""
+        self._load()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        """The help, with the options added first."""
+        self._load()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        """The usage line, with the options added first."""
+        self._load()
+        return super().format_usage()
+
+
+def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    from adapters.cli.simulate import add_arguments
+
+    add_arguments(parser)
+
+
+def _sim_server_arguments(parser: argparse.ArgumentParser) -> None:
+    from adapters.cli.sim_server import add_arguments
+
+    add_arguments(parser)
+
+
+def _watch_arguments(parser: argparse.ArgumentParser) -> None:
+    from adapters.cli.watch import add_arguments
+
+    add_arguments(parser)
+
+
+def _cancel_arguments(parser: argparse.ArgumentParser) -> None:
+    from adapters.cli.kiwoom_cli import add_cancel_arguments
+
+    add_cancel_arguments(parser)
+
+
+def _open_orders_arguments(parser: argparse.ArgumentParser) -> None:
+    from adapters.cli.kiwoom_cli import add_open_orders_arguments
+
+    add_open_orders_arguments(parser)
+
+
+def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    from adapters.cli.sweep import add_arguments
+
+    add_arguments(parser)
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    from adapters.cli.report import add_arguments
+
+    add_arguments(parser)
+
+
+def _place_arguments(parser: argparse.ArgumentParser) -> None:
+    from adapters.cli.place import add_place_arguments
+
+    add_place_arguments(parser)
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="order-engine",
@@ -79,19 +167,14 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_logging_options(parser)
-    sub = parser.add_subparsers(dest="command", required=True)
-    from adapters.cli.simulate import add_arguments
-
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_LazyParser)
     simulate = sub.add_parser(
         "simulate",
         help="run a seeded simulated trading session (the main job)",
         description="Run a seeded simulated trading session through the engine and compare "
         "the engine's view with the exchange's truth. Exit status 0 only when they match.",
     )
-    add_arguments(simulate)
-    from adapters.cli.kiwoom_cli import add_cancel_arguments, add_open_orders_arguments
-    from adapters.cli.sim_server import add_arguments as add_sim_server_arguments
-
+    simulate.load_with(_simulate_arguments)
     server = sub.add_parser(
         "sim-server",
         help="serve a simulated exchange over Kiwoom's REST and WebSocket protocols on loopback",
@@ -99,9 +182,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "the simulated exchange. The first line on stdout is its REST base URL, the second its "
         "WebSocket base URL (path /api/dostk/websocket); it serves until interrupted.",
     )
-    add_sim_server_arguments(server)
-    from adapters.cli.watch import add_arguments as add_watch_arguments
-
+    server.load_with(_sim_server_arguments)
     watch = sub.add_parser(
         "watch",
         help="a live view of the account's orders from the real-time feed (after a reconcile)",
@@ -109,7 +190,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "order from Kiwoom's real-time feed (type 00). Credentials come from KIWOOM_APPKEY and "
         "KIWOOM_SECRETKEY.",
     )
-    add_watch_arguments(watch)
+    watch.load_with(_watch_arguments)
     cancel = sub.add_parser(
         "cancel",
         help="cancel an order through Kiwoom (kt10003), only if the engine allows it",
@@ -119,17 +200,14 @@ def _main(argv: Sequence[str] | None) -> int:
         "not be read, 2 bad options, 3 refused by the engine (nothing sent), 4 rejected by "
         "Kiwoom, 5 outcome unknown (do not send again).",
     )
-    add_cancel_arguments(cancel)
+    cancel.load_with(_cancel_arguments)
     open_orders = sub.add_parser(
         "open-orders",
         help="list the account's open orders (ka10075, every page)",
         description="List the open orders of the account (ka10075, following every page). "
         "Credentials come from KIWOOM_APPKEY and KIWOOM_SECRETKEY.",
     )
-    add_open_orders_arguments(open_orders)
-    from adapters.cli.report import add_arguments as add_report_arguments
-    from adapters.cli.sweep import add_arguments as add_sweep_arguments
-
+    open_orders.load_with(_open_orders_arguments)
     sweep = sub.add_parser(
         "sweep",
         help="run simulated days over seeds x parameter sets on Dask (needs the [sweep] extra)",
@@ -137,16 +215,14 @@ def _main(argv: Sequence[str] | None) -> int:
         "on a local Dask cluster (or an existing one with --scheduler) and aggregate them per "
         "parameter set. Exit status 0 only when every day matched.",
     )
-    add_sweep_arguments(sweep)
+    sweep.load_with(_sweep_arguments)
     report = sub.add_parser(
         "report",
         help="draw a day's events (--events-out file or journal) as one HTML file",
         description="Draw the day recorded in an events file (JSON lines of engine events, "
         "as simulate --events-out writes) as one self-contained HTML file (needs [report]).",
     )
-    add_report_arguments(report)
-    from adapters.cli.place import add_place_arguments
-
+    report.load_with(_report_arguments)
     place = sub.add_parser(
         "place",
         help="send a new buy or sell order through Kiwoom (kt10000/kt10001)",
@@ -155,13 +231,11 @@ def _main(argv: Sequence[str] | None) -> int:
         "connection, no token), 2 bad options, 4 rejected by Kiwoom, 5 outcome unknown "
         "(check open-orders before placing again).",
     )
-    add_place_arguments(place)
+    place.load_with(_place_arguments)
     sub.add_parser("demo", help="walk the kt10003 examples of Kiwoom's guide through the engine")
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
     doc.add_argument("--check", action="store_true", help="exit 1 if OUTPUT is out of date")
-    for command in sub.choices.values():  # -v and --log-level after the command name too
-        _add_logging_options(command, default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.command == "lifecycle-doc" and args.check and args.output is None:
         doc.error("--check needs the file to compare, e.g. docs/lifecycle.md")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -112,52 +113,27 @@ class _LazyParser(argparse.ArgumentParser):
         return super().format_usage()
 
 
-def _simulate_arguments(parser: argparse.ArgumentParser) -> None:
-    from adapters.cli.simulate import add_arguments
-
-    add_arguments(parser)
-
-
-def _sim_server_arguments(parser: argparse.ArgumentParser) -> None:
-    from adapters.cli.sim_server import add_arguments
-
-    add_arguments(parser)
-
-
-def _watch_arguments(parser: argparse.ArgumentParser) -> None:
-    from adapters.cli.watch import add_arguments
-
-    add_arguments(parser)
+#: Where each sub-command's options are added: (module, function), imported when it is parsed.
+_OPTIONS: dict[str, tuple[str, str]] = {
+    "simulate": ("adapters.cli.simulate", "add_arguments"),
+    "sim-server": ("adapters.cli.sim_server", "add_arguments"),
+    "watch": ("adapters.cli.watch", "add_arguments"),
+    "cancel": ("adapters.cli.kiwoom_cli", "add_cancel_arguments"),
+    "open-orders": ("adapters.cli.kiwoom_cli", "add_open_orders_arguments"),
+    "sweep": ("adapters.cli.sweep", "add_arguments"),
+    "report": ("adapters.cli.report", "add_arguments"),
+    "place": ("adapters.cli.place", "add_place_arguments"),
+}
 
 
-def _cancel_arguments(parser: argparse.ArgumentParser) -> None:
-    from adapters.cli.kiwoom_cli import add_cancel_arguments
+def _options(command: str) -> Callable[[argparse.ArgumentParser], None]:
+    """Return what adds ``command``'s options, importing its module only when called."""
+    module, function = _OPTIONS[command]
 
-    add_cancel_arguments(parser)
+    def add(parser: argparse.ArgumentParser) -> None:
+        getattr(importlib.import_module(module), function)(parser)
 
-
-def _open_orders_arguments(parser: argparse.ArgumentParser) -> None:
-    from adapters.cli.kiwoom_cli import add_open_orders_arguments
-
-    add_open_orders_arguments(parser)
-
-
-def _sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    from adapters.cli.sweep import add_arguments
-
-    add_arguments(parser)
-
-
-def _report_arguments(parser: argparse.ArgumentParser) -> None:
-    from adapters.cli.report import add_arguments
-
-    add_arguments(parser)
-
-
-def _place_arguments(parser: argparse.ArgumentParser) -> None:
-    from adapters.cli.place import add_place_arguments
-
-    add_place_arguments(parser)
+    return add
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -174,7 +150,7 @@ def _main(argv: Sequence[str] | None) -> int:
         description="Run a seeded simulated trading session through the engine and compare "
         "the engine's view with the exchange's truth. Exit status 0 only when they match.",
     )
-    simulate.load_with(_simulate_arguments)
+    simulate.load_with(_options("simulate"))
     server = sub.add_parser(
         "sim-server",
         help="serve a simulated exchange over Kiwoom's REST and WebSocket protocols on loopback",
@@ -182,7 +158,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "the simulated exchange. The first line on stdout is its REST base URL, the second its "
         "WebSocket base URL (path /api/dostk/websocket); it serves until interrupted.",
     )
-    server.load_with(_sim_server_arguments)
+    server.load_with(_options("sim-server"))
     watch = sub.add_parser(
         "watch",
         help="a live view of the account's orders from the real-time feed (after a reconcile)",
@@ -190,7 +166,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "order from Kiwoom's real-time feed (type 00). Credentials come from KIWOOM_APPKEY and "
         "KIWOOM_SECRETKEY.",
     )
-    watch.load_with(_watch_arguments)
+    watch.load_with(_options("watch"))
     cancel = sub.add_parser(
         "cancel",
         help="cancel an order through Kiwoom (kt10003), only if the engine allows it",
@@ -200,14 +176,14 @@ def _main(argv: Sequence[str] | None) -> int:
         "not be read, 2 bad options, 3 refused by the engine (nothing sent), 4 rejected by "
         "Kiwoom, 5 outcome unknown (do not send again).",
     )
-    cancel.load_with(_cancel_arguments)
+    cancel.load_with(_options("cancel"))
     open_orders = sub.add_parser(
         "open-orders",
         help="list the account's open orders (ka10075, every page)",
         description="List the open orders of the account (ka10075, following every page). "
         "Credentials come from KIWOOM_APPKEY and KIWOOM_SECRETKEY.",
     )
-    open_orders.load_with(_open_orders_arguments)
+    open_orders.load_with(_options("open-orders"))
     sweep = sub.add_parser(
         "sweep",
         help="run simulated days over seeds x parameter sets on Dask (needs the [sweep] extra)",
@@ -215,14 +191,14 @@ def _main(argv: Sequence[str] | None) -> int:
         "on a local Dask cluster (or an existing one with --scheduler) and aggregate them per "
         "parameter set. Exit status 0 only when every day matched.",
     )
-    sweep.load_with(_sweep_arguments)
+    sweep.load_with(_options("sweep"))
     report = sub.add_parser(
         "report",
         help="draw a day's events (--events-out file or journal) as one HTML file",
         description="Draw the day recorded in an events file (JSON lines of engine events, "
         "as simulate --events-out writes) as one self-contained HTML file (needs [report]).",
     )
-    report.load_with(_report_arguments)
+    report.load_with(_options("report"))
     place = sub.add_parser(
         "place",
         help="send a new buy or sell order through Kiwoom (kt10000/kt10001)",
@@ -231,7 +207,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "connection, no token), 2 bad options, 4 rejected by Kiwoom, 5 outcome unknown "
         "(check open-orders before placing again).",
     )
-    place.load_with(_place_arguments)
+    place.load_with(_options("place"))
     sub.add_parser("demo", help="walk the kt10003 examples of Kiwoom's guide through the engine")
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")

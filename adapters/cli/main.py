@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine import __version__
@@ -72,6 +73,69 @@ def _configure_logging(args: argparse.Namespace) -> None:
         )
 
 
+class _LazyParser(argparse.ArgumentParser):
+    """A sub-command's parser that adds its options only when that sub-command is parsed.
+
+    Building every sub-command's options imports every sub-command's module (the Kiwoom
+    client and ``requests`` among them, about a third of a CPU second); ``simulate`` needs
+    none of them. The options, the help and the errors are the same as when built eagerly.
+    """
+
+    _loader: Callable[[argparse.ArgumentParser], None] | None = None
+    _loaded = False
+
+    def load_with(self, loader: Callable[[argparse.ArgumentParser], None]) -> None:
+        """Add the options with ``loader`` on the first parse of this sub-command."""
+        self._loader = loader
+
+    def _load(self) -> None:
+        if not self._loaded:
+            self._loaded = True
+            if self._loader is not None:
+                self._loader(self)
+            _add_logging_options(self, default=argparse.SUPPRESS)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """Add the options if not yet done, then parse as usual."""
+        self._load()
+        return super().parse_known_args(args, namespace)
+
+    def format_help(self) -> str:
+        """The help, with the options added first."""
+        self._load()
+        return super().format_help()
+
+    def format_usage(self) -> str:
+        """The usage line, with the options added first."""
+        self._load()
+        return super().format_usage()
+
+
+#: Where each sub-command's options are added: (module, function), imported when it is parsed.
+_OPTIONS: dict[str, tuple[str, str]] = {
+    "simulate": ("adapters.cli.simulate", "add_arguments"),
+    "sim-server": ("adapters.cli.sim_server", "add_arguments"),
+    "watch": ("adapters.cli.watch", "add_arguments"),
+    "cancel": ("adapters.cli.kiwoom_cli", "add_cancel_arguments"),
+    "open-orders": ("adapters.cli.kiwoom_cli", "add_open_orders_arguments"),
+    "sweep": ("adapters.cli.sweep", "add_arguments"),
+    "report": ("adapters.cli.report", "add_arguments"),
+    "place": ("adapters.cli.place", "add_place_arguments"),
+}
+
+
+def _options(command: str) -> Callable[[argparse.ArgumentParser], None]:
+    """Return what adds ``command``'s options, importing its module only when called."""
+    module, function = _OPTIONS[command]
+
+    def add(parser: argparse.ArgumentParser) -> None:
+        getattr(importlib.import_module(module), function)(parser)
+
+    return add
+
+
 def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
         prog="order-engine",
@@ -79,19 +143,14 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_logging_options(parser)
-    sub = parser.add_subparsers(dest="command", required=True)
-    from adapters.cli.simulate import add_arguments
-
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_LazyParser)
     simulate = sub.add_parser(
         "simulate",
         help="run a seeded simulated trading session (the main job)",
         description="Run a seeded simulated trading session through the engine and compare "
         "the engine's view with the exchange's truth. Exit status 0 only when they match.",
     )
-    add_arguments(simulate)
-    from adapters.cli.kiwoom_cli import add_cancel_arguments, add_open_orders_arguments
-    from adapters.cli.sim_server import add_arguments as add_sim_server_arguments
-
+    simulate.load_with(_options("simulate"))
     server = sub.add_parser(
         "sim-server",
         help="serve a simulated exchange over Kiwoom's REST and WebSocket protocols on loopback",
@@ -99,9 +158,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "the simulated exchange. The first line on stdout is its REST base URL, the second its "
         "WebSocket base URL (path /api/dostk/websocket); it serves until interrupted.",
     )
-    add_sim_server_arguments(server)
-    from adapters.cli.watch import add_arguments as add_watch_arguments
-
+    server.load_with(_options("sim-server"))
     watch = sub.add_parser(
         "watch",
         help="a live view of the account's orders from the real-time feed (after a reconcile)",
@@ -109,7 +166,7 @@ def _main(argv: Sequence[str] | None) -> int:
         "order from Kiwoom's real-time feed (type 00). Credentials come from KIWOOM_APPKEY and "
         "KIWOOM_SECRETKEY.",
     )
-    add_watch_arguments(watch)
+    watch.load_with(_options("watch"))
     cancel = sub.add_parser(
         "cancel",
         help="cancel an order through Kiwoom (kt10003), only if the engine allows it",
@@ -119,17 +176,14 @@ def _main(argv: Sequence[str] | None) -> int:
         "not be read, 2 bad options, 3 refused by the engine (nothing sent), 4 rejected by "
         "Kiwoom, 5 outcome unknown (do not send again).",
     )
-    add_cancel_arguments(cancel)
+    cancel.load_with(_options("cancel"))
     open_orders = sub.add_parser(
         "open-orders",
         help="list the account's open orders (ka10075, every page)",
         description="List the open orders of the account (ka10075, following every page). "
         "Credentials come from KIWOOM_APPKEY and KIWOOM_SECRETKEY.",
     )
-    add_open_orders_arguments(open_orders)
-    from adapters.cli.report import add_arguments as add_report_arguments
-    from adapters.cli.sweep import add_arguments as add_sweep_arguments
-
+    open_orders.load_with(_options("open-orders"))
     sweep = sub.add_parser(
         "sweep",
         help="run simulated days over seeds x parameter sets on Dask (needs the [sweep] extra)",
@@ -137,16 +191,14 @@ def _main(argv: Sequence[str] | None) -> int:
         "on a local Dask cluster (or an existing one with --scheduler) and aggregate them per "
         "parameter set. Exit status 0 only when every day matched.",
     )
-    add_sweep_arguments(sweep)
+    sweep.load_with(_options("sweep"))
     report = sub.add_parser(
         "report",
         help="draw a day's events (--events-out file or journal) as one HTML file",
         description="Draw the day recorded in an events file (JSON lines of engine events, "
         "as simulate --events-out writes) as one self-contained HTML file (needs [report]).",
     )
-    add_report_arguments(report)
-    from adapters.cli.place import add_place_arguments
-
+    report.load_with(_options("report"))
     place = sub.add_parser(
         "place",
         help="send a new buy or sell order through Kiwoom (kt10000/kt10001)",
@@ -155,13 +207,11 @@ def _main(argv: Sequence[str] | None) -> int:
         "connection, no token), 2 bad options, 4 rejected by Kiwoom, 5 outcome unknown "
         "(check open-orders before placing again).",
     )
-    add_place_arguments(place)
+    place.load_with(_options("place"))
     sub.add_parser("demo", help="walk the kt10003 examples of Kiwoom's guide through the engine")
     doc = sub.add_parser("lifecycle-doc", help="write the lifecycle diagram and state table")
     doc.add_argument("output", nargs="?", help="file to write (default: standard output)")
     doc.add_argument("--check", action="store_true", help="exit 1 if OUTPUT is out of date")
-    for command in sub.choices.values():  # -v and --log-level after the command name too
-        _add_logging_options(command, default=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.command == "lifecycle-doc" and args.check and args.output is None:
         doc.error("--check needs the file to compare, e.g. docs/lifecycle.md")

@@ -416,7 +416,8 @@ class Player:
         """Play ``action`` on ``harness`` now; return what happened, in a few words.
 
         ``symbols`` are the codes a :class:`Place` chooses from (by index, modulo). Outcomes:
-        ``"waited"``, ``"placed"``, ``"modify sent"``, ``"cancel sent"``, ``"refused REASON"``
+        ``"waited"``, ``"placed"``, ``"modify sent"``, ``"modify refused REASON"`` (the engine
+        refused it: its shares were not free), ``"cancel sent"``, ``"refused REASON"``
         (the engine refused the cancel; nothing was sent) or ``"skipped: ..."`` when there is
         nothing to act on yet.
         """
@@ -446,7 +447,10 @@ class Player:
         if order is None:
             return "skipped: the engine does not know the order yet"
         price = _passive(harness, order.stk_cd, order.side, action.offset)
-        self.tickets.append(harness.modify(ord_no, action.qty, price))
+        ticket = harness.modify(ord_no, action.qty, price)
+        self.tickets.append(ticket)
+        if ticket.status is TicketStatus.REJECTED and not ticket.request_id:
+            return f"modify refused {ticket.code}"  # the engine's decision: nothing was sent
         return "modify sent"
 
 

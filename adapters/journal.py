@@ -120,6 +120,10 @@ def default_journal_path(account: str) -> Path:
     return Path(base) / "kiwoom-order-engine" / f"journal-{account}.sqlite3"
 
 
+#: One encoder for every row (compact, UTF-8 text as it is).
+_ENCODE: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def _crc(body: str) -> int:
     return zlib.crc32(body.encode("utf-8"))
 
@@ -339,7 +343,7 @@ class Journal:
         """The book's sink: buffer ``event`` for the next commit (never raises)."""
         if not self._recording:
             return  # replaying: the event is already in the file
-        body = json.dumps(event.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        body = _ENCODE(event.to_dict())
         with self._lock:
             assert self._day is not None
             self._pending.append((self._day, type(event).__name__, body, _crc(body)))
@@ -365,13 +369,15 @@ class Journal:
                 if durable:
                     db.execute("PRAGMA synchronous=FULL")
                 db.execute("BEGIN IMMEDIATE")
-                n = self._next_n
-                for day, kind, body, crc in rows:
-                    db.execute(
-                        "INSERT INTO events (day, n, kind, body, crc) VALUES (?, ?, ?, ?, ?)",
-                        (day, n, kind, body, crc),
-                    )
-                    n += 1
+                first = self._next_n
+                db.executemany(
+                    "INSERT INTO events (day, n, kind, body, crc) VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (day, first + i, kind, body, crc)
+                        for i, (day, kind, body, crc) in enumerate(rows)
+                    ],
+                )
+                n = first + len(rows)
                 db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if db.in_transaction:

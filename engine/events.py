@@ -47,15 +47,22 @@ class _Serialisable:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (``type`` names the class; ``ts`` is ISO 8601 or None)."""
-        out: dict[str, Any] = {"type": type(self).__name__}
-        for field in attrs.fields(type(self)):  # type: ignore[arg-type]
-            value = getattr(self, field.name)
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:  # once per class: attrs.fields is slow on a per-event path
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in attrs.fields(cls))  # type: ignore[arg-type]
+        out: dict[str, Any] = {"type": cls.__name__}
+        for name in names:
+            value = getattr(self, name)
             if isinstance(value, Side):
                 value = value.value
             elif isinstance(value, datetime):
                 value = value.isoformat()
-            out[field.name] = value
+            out[name] = value
         return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 @attrs.frozen

@@ -726,21 +726,21 @@ class OrderBook:
         oldest pending request still without a number (the oldest of the same size, when
         ``qty`` is given); an answer with no number at all may also answer a numbered one.
         """
-        records = [r for r in order._cancels or () if not r.modify]
+        records = order._cancels or ()
         if cancel_no:
             for record in records:
-                if record.cancel_no == cancel_no:
+                if record.cancel_no == cancel_no and not record.modify:
                     if request_id and record.request_id != request_id:
                         raise _bad(e, f"cancel {cancel_no} answers request {record.request_id!r}")
                     return record
         if request_id:
             for record in records:
-                if record.request_id == request_id:
+                if record.request_id == request_id and not record.modify:
                     if cancel_no and record.cancel_no and record.cancel_no != cancel_no:
                         raise _bad(e, f"request {request_id!r} is cancel {record.cancel_no}")
                     return record
             raise _bad(e, f"no cancel request {request_id!r} for order {order._ord_no}")
-        pending = [r for r in records if r.status == PENDING]
+        pending = [r for r in records if r.status == PENDING and not r.modify]
         unbound = [r for r in pending if not r.cancel_no]
         if qty is not None:
             for record in unbound:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any, Final
 
+from engine.frames import MissingExtra  # the one error for a missing extra, everywhere
 from engine.sessions import KoreaSessions
 
 __all__ = [
@@ -43,10 +44,6 @@ EXTRA_HINT: Final = (
 #: The years the source covers (its KRX calendar starts in 2000).
 FIRST_YEAR: Final = 2000
 LAST_YEAR: Final = 2100
-
-
-class MissingExtra(ImportError):
-    """An optional dependency is not installed; the message names the extra to install."""
 
 
 def _holidays_module() -> Any:

@@ -55,15 +55,17 @@ class CancelRefused(InvalidEvent):
     """
 
     def __init__(self, decision: CancelDecision) -> None:
-        reason = decision.reason
-        text = reason.description if reason is not None else "refused"
-        if decision.successor:
-            text += f" (cancel {decision.successor} instead)"
-        super().__init__(
-            f"cancel of {decision.ord_no!r} refused: {reason.name if reason else '?'}: {text}",
-            ord_no=decision.ord_no,
-        )
+        super().__init__(_refused("cancel", decision), ord_no=decision.ord_no)
         self.decision = decision
+
+
+def _refused(what: str, decision: CancelDecision) -> str:
+    """Return the message of a refused ``what`` ("cancel", "modify"): reason, text, successor."""
+    reason = decision.reason
+    text = reason.description if reason is not None else "refused"
+    if decision.successor:
+        text += f" ({what} {decision.successor} instead)"
+    return f"{what} of {decision.ord_no!r} refused: {reason.name if reason else '?'}: {text}"
 
 
 class ModifyRefused(InvalidEvent):
@@ -73,14 +75,7 @@ class ModifyRefused(InvalidEvent):
     """
 
     def __init__(self, decision: CancelDecision, price: object = None) -> None:
-        reason = decision.reason
-        text = reason.description if reason is not None else "refused"
-        if decision.successor:
-            text += f" (modify {decision.successor} instead)"
-        super().__init__(
-            f"modify of {decision.ord_no!r} refused: {reason.name if reason else '?'}: {text}",
-            ord_no=decision.ord_no,
-        )
+        super().__init__(_refused("modify", decision), ord_no=decision.ord_no)
         self.decision = decision
         self.price = price
 

@@ -128,6 +128,16 @@ def _crc(body: str) -> int:
     return zlib.crc32(body.encode("utf-8"))
 
 
+def _failure(path: Path, exc: sqlite3.DatabaseError, locked: str) -> JournalError:
+    """Return the journal error for SQLite's ``exc``: another writer holds the file
+    (:class:`JournalLocked`, saying ``locked``), or the file is damaged or not a database."""
+    if isinstance(exc, sqlite3.OperationalError):
+        if "locked" in str(exc) or "busy" in str(exc):
+            return JournalLocked(f"{path} {locked}")
+        return JournalCorrupt(f"{path} is damaged: {exc}")
+    return JournalCorrupt(f"{path} is not a journal database: {exc}")
+
+
 def _day_rows(db: sqlite3.Connection, day: date) -> list[tuple[Any, ...]]:
     return db.execute(
         "SELECT n, kind, body, crc FROM events WHERE day = ? ORDER BY n", (day.isoformat(),)
@@ -188,14 +198,10 @@ def read_journal(
                 raise JournalError(f"{where}: the journal holds no day")
             day = date.fromisoformat(latest)
         events = list(_decode(where, day, _day_rows(db, day)))
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise JournalLocked(
-                f"{where} is held by a live broker: read a backup of it instead"
-            ) from None
-        raise JournalCorrupt(f"{where} is damaged: {exc}") from None
     except sqlite3.DatabaseError as exc:
-        raise JournalCorrupt(f"{where} is not a journal database: {exc}") from None
+        raise _failure(
+            where, exc, "is held by a live broker: read a backup of it instead"
+        ) from None
     finally:
         db.close()
     if not events:
@@ -248,14 +254,10 @@ class Journal:
             db.execute("PRAGMA synchronous=NORMAL")
             # Take the exclusive lock now (a write transaction): one writer at a time.
             db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise JournalLocked(
-                    f"{self.path} is open in another process (or object): one writer only"
-                ) from None
-            raise JournalCorrupt(f"{self.path}: {exc}") from None
         except sqlite3.DatabaseError as exc:
-            raise JournalCorrupt(f"{self.path} is not a journal database: {exc}") from None
+            raise _failure(
+                self.path, exc, "is open in another process (or object): one writer only"
+            ) from None
         try:
             app = db.execute("PRAGMA application_id").fetchone()[0]
             tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}

@@ -448,3 +448,34 @@ def test_a_restart_releases_an_unsent_modify_of_an_order_modified_before(
             assert_book_matches_truth(restarted.book, server)
         finally:
             restarted.close()
+
+
+def test_a_reservation_the_journal_cannot_take_is_released_and_nothing_is_sent(
+    path: Path, server: SimServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with make_client(server) as client:
+        broker = KiwoomBroker(client, journal=path, account=ACCOUNT)
+        no = broker.place(stk_cd="005930", side=Side.BUY, qty=10, price=FAR_BELOW).ord_no
+        journal = broker.journal
+        assert journal is not None
+        commit = journal.commit
+
+        def disk_full(*, durable: bool = False) -> int:
+            if durable:
+                raise JournalError("disk full (injected)")
+            return commit(durable=durable)
+
+        monkeypatch.setattr(journal, "commit", disk_full)
+        with pytest.raises(JournalError):
+            broker.cancel(None, no, 4)
+        with pytest.raises(JournalError):
+            broker.modify(orig_ord_no=no, stk_cd="005930", qty=3, price=FAR_BELOW - 100)
+        order = broker.book.get(no)
+        assert order.cancellable_qty == 10 and not order.outcome_unknown  # both released
+        assert [c.status for c in (*order.cancels, *order.modifies)] == ["rejected", "rejected"]
+        assert server.calls["kt10003"] == server.calls["kt10002"] == 0  # nothing left
+        monkeypatch.setattr(journal, "commit", commit)
+        assert broker.cancel(None, no, 4).status is CancelStatus.ACCEPTED
+        broker.close()
+    with Journal(path, account=ACCOUNT) as reopened:  # the releases were journalled too
+        assert OrderBook.replay(reopened.events(_today())).get(no).snapshot() == order.snapshot()

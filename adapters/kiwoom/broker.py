@@ -41,7 +41,7 @@ import attrs
 
 from adapters.broker import CancelOutcome, CancelStatus, Ticket, TicketStatus
 from adapters.journal import Journal, account_key
-from adapters.kiwoom.client import KiwoomClient, OpenOrder, OrderDetail
+from adapters.kiwoom.client import KiwoomClient, OpenOrder, OrderAnswer, OrderDetail
 from adapters.kiwoom.errors import ConfigError, InputError, KiwoomError, Outcome, StaleBook
 from engine import CancelRefused, EngineError, ModifyRefused, OrderBook, Side
 from engine import events as ev
@@ -271,49 +271,26 @@ class KiwoomBroker:
                 name = reason.name if reason is not None else "REFUSED"
                 ticket.resolve(TicketStatus.REJECTED, "", name, str(refused))
                 return ticket
-            key = (request.orig_ord_no, request.request_id)
-            self._in_flight.add(key)
-            self._commit(durable=True)  # the intent is on disk before the request leaves
+            key = self._reserved(book, request.orig_ord_no, request.request_id, now, modify=True)
         ticket.request_id = request.request_id
-        try:
-            answer = self.client.modify(
+        answer = self._send_reserved(
+            book,
+            key,
+            request.qty,
+            now,
+            lambda: self.client.modify(
                 orig_ord_no=request.orig_ord_no,
                 stk_cd=stk_cd,
                 qty=request.mdfy_qty,
                 price=price,
                 exchange=exchange,
-            )
-        except KiwoomError as exc:
-            self._fail(ticket, exc)
-            with self.lock:
-                self._in_flight.discard(key)
-                if exc.outcome is Outcome.UNKNOWN:
-                    self._sent_at[key] = self._clock()
-                    log.warning("modify %s of %s: outcome unknown", request.request_id, orig_ord_no)
-                else:
-                    rejected = ev.ModifyRejected(
-                        request.orig_ord_no,
-                        exc.code or type(exc).__name__,
-                        exc.message,
-                        request_id=request.request_id,
-                        ts=now,
-                    )
-                    self._apply(book, rejected, None)
-                self._commit()
-            return ticket
-        except BaseException:
-            with self.lock:
-                self._in_flight.discard(key)
-                self._sent_at[key] = self._clock()  # interrupted: reconciliation settles it
-            raise
-        ticket.resolve(TicketStatus.ACCEPTED, answer.ord_no, "", answer.message)
-        accepted = ev.ModifyAccepted(
-            answer.ord_no, request.orig_ord_no, request.qty, request.request_id, ts=now
+            ),
+            modify=True,
         )
-        with self.lock:
-            self._in_flight.discard(key)
-            self._apply(book, accepted, None)
-            self._commit()
+        if isinstance(answer, KiwoomError):
+            self._fail(ticket, answer)
+        else:
+            ticket.resolve(TicketStatus.ACCEPTED, answer.ord_no, "", answer.message)
         return ticket
 
     @staticmethod
@@ -349,66 +326,107 @@ class KiwoomBroker:
                 request = book.request_cancel(ord_no, qty, at=at if at is not None else now, ts=now)
             except CancelRefused as refused:
                 return CancelOutcome(refused.decision, CancelStatus.REFUSED)
-            key = (request.orig_ord_no, request.request_id)
-            self._in_flight.add(key)
-            try:
-                self._commit(durable=True)  # the intent is on disk before the request leaves
-            except BaseException:
-                self._in_flight.discard(key)
-                # Not sent: release the reservation (journalled with the next commit).
-                self._apply(book, ev.CancelRejected(ord_no, "NOT_SENT", request_id=key[1]), None)
-                raise
+            key = self._reserved(book, request.orig_ord_no, request.request_id, now, modify=False)
         ticket = self._ticket("cancel", request.request_id)
-        try:
-            answer = self.client.cancel(
+        answer = self._send_reserved(
+            book,
+            key,
+            request.qty,
+            now,
+            lambda: self.client.cancel(
                 orig_ord_no=request.orig_ord_no,
                 stk_cd=request.stk_cd,
                 qty=request.cncl_qty,
                 exchange=request.exchange,
-            )
+            ),
+            modify=False,
+        )
+        if isinstance(answer, KiwoomError):
+            self._fail(ticket, answer)
+            unknown = answer.outcome is Outcome.UNKNOWN
+            status = CancelStatus.UNKNOWN if unknown else CancelStatus.REJECTED
+            return CancelOutcome(request.decision, status, request, ticket)
+        ticket.resolve(TicketStatus.ACCEPTED, answer.ord_no, "", answer.message)
+        return CancelOutcome(request.decision, CancelStatus.ACCEPTED, request, ticket)
+
+    # -- one path for every reserved request (a cancel, a modify) --------------------------------
+    def _reserved(
+        self, book: OrderBook, orig_ord_no: str, request_id: str, now: datetime, *, modify: bool
+    ) -> _Key:
+        """Commit a reservation just made (under the lock) durably, before its request leaves.
+
+        If the journal cannot take it, the reservation is released (nothing was sent; the
+        release is journalled with the next commit) and the error propagates.
+        """
+        key = (orig_ord_no, request_id)
+        self._in_flight.add(key)
+        try:
+            self._commit(durable=True)
+        except BaseException:
+            self._in_flight.discard(key)
+            release = ev.ModifyRejected if modify else ev.CancelRejected
+            self._apply(book, release(orig_ord_no, "NOT_SENT", request_id=request_id), None)
+            raise
+        return key
+
+    def _send_reserved(
+        self,
+        book: OrderBook,
+        key: _Key,
+        qty: int,
+        now: datetime,
+        send: Callable[[], OrderAnswer],
+        *,
+        modify: bool,
+    ) -> OrderAnswer | KiwoomError:
+        """Send the reserved request ``key`` (without the lock) and put its answer in the book.
+
+        Accepted: its number (``CancelAccepted``/``ModifyAccepted``). A definitive refusal:
+        released (``CancelRejected``/``ModifyRejected``), and the error is returned. Unknown (or
+        interrupted): it stays reserved, its grace starting now; a cancel is marked
+        ``CancelOutcomeUnknown``. The error is returned, an interruption re-raised.
+        """
+        what = "modify" if modify else "cancel"
+        try:
+            answer = send()
         except KiwoomError as exc:
-            self._fail(ticket, exc)
             with self.lock:
                 self._in_flight.discard(key)
                 if exc.outcome is Outcome.UNKNOWN:
-                    self._lost(book, key, now)
+                    self._lost(book, key, now, modify=modify)
                     log.warning(
-                        "cancel %s of %s: outcome unknown (%s); will reconcile",
-                        request.request_id,
-                        request.orig_ord_no,
+                        "%s %s of %s: outcome unknown (%s); will reconcile",
+                        what,
+                        key[1],
+                        key[0],
                         type(exc).__name__,
                     )
-                    return CancelOutcome(request.decision, CancelStatus.UNKNOWN, request, ticket)
-                rejected = ev.CancelRejected(
-                    request.orig_ord_no,
-                    exc.code or type(exc).__name__,
-                    exc.message,
-                    request_id=request.request_id,
-                    ts=now,
-                )
-                self._apply(book, rejected, None)
-                self._commit()
-            return CancelOutcome(request.decision, CancelStatus.REJECTED, request, ticket)
+                else:
+                    refused = ev.ModifyRejected if modify else ev.CancelRejected
+                    code = exc.code or type(exc).__name__
+                    self._apply(
+                        book, refused(key[0], code, exc.message, request_id=key[1], ts=now), None
+                    )
+                    self._commit()
+            return exc
         except BaseException:
             with self.lock:  # interrupted: unknown, reconciliation settles it
                 self._in_flight.discard(key)
-                self._lost(book, key, now)
+                self._lost(book, key, now, modify=modify)
             raise
-        ticket.resolve(TicketStatus.ACCEPTED, answer.ord_no, "", answer.message)
-        accepted = ev.CancelAccepted(
-            answer.ord_no, request.orig_ord_no, request.qty, request.request_id, ts=now
-        )
+        accepted = ev.ModifyAccepted if modify else ev.CancelAccepted
         with self.lock:
             self._in_flight.discard(key)
-            self._apply(book, accepted, None)
+            self._apply(book, accepted(answer.ord_no, key[0], qty, key[1], ts=now), None)
             self._commit()
-        return CancelOutcome(request.decision, CancelStatus.ACCEPTED, request, ticket)
+        return answer
 
-    def _lost(self, book: OrderBook, key: _Key, now: datetime) -> None:
-        """Mark the cancel ``key`` unknown (its answer was lost); its grace runs from now."""
+    def _lost(self, book: OrderBook, key: _Key, now: datetime, *, modify: bool) -> None:
+        """Its answer was lost: the grace of ``key`` runs from now; a cancel is marked unknown."""
         self._sent_at[key] = self._clock()
-        self._apply(book, ev.CancelOutcomeUnknown(key[0], key[1], ts=now), None)
-        self._commit(durable=True)
+        if not modify:
+            self._apply(book, ev.CancelOutcomeUnknown(key[0], key[1], ts=now), None)
+            self._commit(durable=True)
 
     # -- reconciliation --------------------------------------------------------------------------
     def reconcile(

@@ -116,6 +116,7 @@ class Recorder:
     def attach(self, harness: Harness) -> None:
         """Start recording ``harness`` (before its first step)."""
         self._harness = harness
+        harness.skip_idle = False  # prices are sampled on every step, idle or not
         exchange = harness.exchange
         deliver = exchange.sink
         assert deliver is not None  # the harness set it

@@ -51,7 +51,7 @@ class ExampleStrategy(Strategy):
         self._actions: dict[str, int] = {}
 
     def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
-        self._step = step = self._step + 1
+        self._step = step = harness.steps + 1
         due = self._due
         if due and due[0][0] <= step:
             act = self._act
@@ -69,11 +69,22 @@ class ExampleStrategy(Strategy):
             self._next_place = (orders - self.remaining) * self._placing_steps // orders + 1
 
     def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
+        # Before this step's on_bars, the step is the last one the harness finished (which it
+        # may have passed over as idle).
+        if self._step < harness.steps:
+            self._step = harness.steps
         self._later(event.ord_no)  # type: ignore[union-attr]
 
     def done(self, harness: Harness) -> bool:
         # Nothing left to place or act on, and nothing on its way (answers included).
         return not (self.remaining or self._due or harness.exchange.busy)
+
+    def idle_steps(self, harness: Harness) -> int:
+        # The next step that acts on an order or places one.
+        busy = self._due[0][0] if self._due else 1 << 62
+        if self.remaining and self._next_place < busy:
+            busy = self._next_place
+        return busy - harness.steps - 1
 
     # -- placing -----------------------------------------------------------------------------
     def _place(self, harness: Harness, bar: Bar) -> None:

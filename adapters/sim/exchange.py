@@ -50,6 +50,7 @@ _MAX_QTY: Final = 10**12 - 1
 _FIRST: Final = -(1 << 62)  # market orders come before every limit
 _MS: Final = timedelta(milliseconds=1)  # times a count: 3x cheaper than timedelta(milliseconds=n)
 _MAX_ORD_NO: Final = 9_999_999
+_ANY_PRICE: Final = 1 << 62  # above every price: what a market buy pays at most
 
 # Kiwoom order-server rejections (mock texts start with 모의투자; the real ones do not).
 RC_NOTHING_LEFT: Final = ("RC4033", "정정/취소할 수량이 없습니다")
@@ -877,6 +878,26 @@ class SimExchange:
             book.resting[side] = live
             book.caps[side] = len(live) + len(live) // 4 + 4
         return volume
+
+    def _reach_bounds(self) -> dict[str, tuple[int, int]]:
+        """Return, per symbol with resting orders, the highest price a resting buy takes and the
+        lowest a resting sell takes (a market order takes any price): a bar beyond both fills
+        nothing (see :meth:`adapters.sim.market._Walk.skip`)."""
+        bounds = {}
+        for stk_cd, book in self._books.items():
+            buys, sells = book.resting
+            buy, sell = 0, _ANY_PRICE
+            for order in buys:
+                if order.leaves:
+                    buy = _ANY_PRICE if order.market else order.price
+                    break
+            for order in sells:
+                if order.leaves:
+                    sell = 0 if order.market else order.price
+                    break
+            if buy or sell != _ANY_PRICE:
+                bounds[stk_cd] = (buy, sell)
+        return bounds
 
     # -- the end of the session --------------------------------------------------------------
     def close(self) -> None:

@@ -22,7 +22,7 @@ import attrs
 from adapters.broker import CancelOutcome, Ticket, TicketStatus
 from adapters.sim.broker import SimBroker
 from adapters.sim.exchange import SimError, SimExchange, TruthOrder
-from adapters.sim.market import Bar, _CheckedStep
+from adapters.sim.market import Bar, _CheckedStep, _Walk
 from engine import (
     AnomalyKind,
     CancelDecision,
@@ -89,6 +89,17 @@ class Strategy:
     def done(self, harness: Harness) -> bool:
         """Return True when the strategy wants no more market data (default: never)."""
         return False
+
+    def idle_steps(self, harness: Harness) -> int:
+        """Return how many of the next steps :meth:`on_bars` would do nothing in (default 0).
+
+        Optional, for speed: when the strategy promises that much idleness, the harness passes
+        over the steps in which, besides, nothing is due at the exchange and no bar reaches a
+        resting order, without making their bars or calling any hook for them; the session is
+        the same as if it had stepped through each. Only markets that can skip (the walk of
+        :func:`adapters.sim.run_session`) are skipped; ``harness.steps`` counts every step.
+        """
+        return 0
 
 
 @attrs.frozen
@@ -310,6 +321,7 @@ class Harness:
         "placed",
         "races",
         "refusals",
+        "skip_idle",
         "steps",
         "strategy",
     )
@@ -327,6 +339,9 @@ class Harness:
         self.book = book if book is not None else OrderBook()
         self.broker = SimBroker(exchange)
         self.on_step = on_step
+        #: Pass over idle steps (see :meth:`Strategy.idle_steps`); ``on_step`` is then called
+        #: once after each run of skipped steps. Set False when ``on_step`` must see every step.
+        self.skip_idle = True
         exchange.sink = self._deliver
         exchange.on_answer = self._answered
         self.events = 0
@@ -472,10 +487,37 @@ class Harness:
         """Step through ``market`` until it ends or the strategy is done; then :meth:`finish`."""
         step = self.step
         done = self.strategy.done
+        skip = getattr(market, "skip", None) if self.skip_idle else None
+        if skip is None or type(self.strategy).idle_steps is Strategy.idle_steps:
+            for bars in market:
+                step(bars)
+                if done(self):
+                    break
+            return self.finish()
+        assert isinstance(market, _Walk)
+        idle = self.strategy.idle_steps
+        exchange = self.exchange
+        queue = exchange._queue
+        step_ms = market.step_ms
         for bars in market:
             step(bars)
             if done(self):
                 break
+            count = idle(self)
+            if count <= 0:
+                continue
+            if queue:  # not past the first step at or after the next thing due
+                count = min(count, -(-queue[0][0] // step_ms) - market.position)
+                if count <= 0:
+                    continue
+            before = market.position
+            last = skip(count, exchange._reach_bounds())
+            if last is not None:
+                self.steps += market.position - before
+                exchange._now = last[0].at_ms
+                exchange._match_bars(last)  # reaches nothing: the bars become the last ones
+                if self.on_step is not None:
+                    self.on_step(self)
         return self.finish()
 
     def finish(self) -> Report:

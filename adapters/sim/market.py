@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import random
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final, NamedTuple
+from typing import Final, NamedTuple
 
 __all__ = ["START_PRICES", "Bar", "random_walk", "round_to_tick", "tick_size"]
 
@@ -108,98 +110,232 @@ def random_walk(
     """Yield one list of bars (one per symbol) per step: a seeded, mean-reverting walk in ticks.
 
     ``steps`` None walks forever. Each step the price moves one tick up or down with a chance
-    of 15% each, tilted back toward the starting price as it strays, so that a whole day stays
-    well inside the daily band; each bar trades between 0 and ``max_volume`` shares and may
-    reach one tick beyond its open and close. The walk has its own ``random.Random(seed)``.
+    of 15% each, tilted back toward the starting price as it strays (no move up from 10% above
+    it, none down from 10% below), so that a whole day stays well inside the daily band; each
+    bar trades between 0 and ``max_volume`` (at most 65,535) shares and may reach one tick
+    beyond its open and close. The walk has its own ``random.Random(seed)``.
     """
-    return _walk(symbols, steps, seed, step_ms, max_volume, start_prices, list)
+    return _Walk(symbols, steps, seed, step_ms, max_volume, start_prices, list)
 
 
-def _walk(
-    symbols: Sequence[str],
-    steps: int | None,
-    seed: int,
-    step_ms: int,
-    max_volume: int,
-    start_prices: dict[str, int] | None,
-    kind: Callable[[], list[Bar]],
-) -> Iterator[list[Bar]]:
-    """The walk of :func:`random_walk`, each step a new ``kind()`` list (checked eagerly)."""
-    if not symbols:
-        raise ValueError("at least one symbol is needed")
-    if type(seed) is not int:
-        raise ValueError(f"seed must be an int, not {seed!r}")
-    known = start_prices or START_PRICES
-    # One state per symbol: [code, price, what is known of that price, the table of those per
-    # price]. The chance of a move depends on the price alone, so it is worked out once per
-    # price (the same floats as computing it every step).
-    # A symbol named twice walks once (both bars share its price), as a dict of prices did.
-    state: dict[str, list[Any]] = {}
-    for stk_cd in symbols:
-        start = known.get(stk_cd, 50_000)
-        table = _PriceTable(start)
-        state.setdefault(stk_cd, [stk_cd, start, table[start], table])
-    walkers = [state[stk_cd] for stk_cd in symbols]
-    limit = 1 << 62 if steps is None else steps
-    return _steps(walkers, limit, random.Random(seed).random, step_ms, max_volume + 1, kind)
+#: Steps whose random bytes are drawn at once (4 bytes per symbol and step).
+_CHUNK: Final = 2048
+_NEVER: Final = 1 << 62
+
+#: (open, high, low, close, volume) of one symbol in one step.
+_Row = tuple[int, int, int, int, int]
 
 
-def _steps(
-    walkers: list[list[Any]],
-    limit: int,
-    rand: Callable[[], float],
-    step_ms: int,
-    volumes: int,
-    kind: Callable[[], list[Bar]],
-) -> Iterator[list[Bar]]:
-    new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
-    step = 0
-    while step < limit:
-        at = step * step_ms
-        bars = kind()
-        append = bars.append
-        for walker in walkers:
-            stk_cd, last, info, table = walker
-            up, down_at, tick, lower = info
-            roll = rand()
-            reach = rand()  # one draw for both: 20% a tick higher, 20% a tick lower
-            if roll < up:  # a tick up
-                close = high = last + tick
-                low = last
-            elif roll > down_at:  # a tick down (never below one tick)
-                close = low = lower
-                high = last
-            else:
-                close = high = low = last
-            if close != last:
-                walker[1] = close
-                walker[2] = info = table[close]
-                tick = info[2]
-            if reach < 0.2:
-                high += tick
-            elif reach > 0.8 and low > tick:
-                # the tick below the low (at the close's tick: known unless the price rose)
-                low = info[3] if low == close else round_to_tick(low - tick)
-            append(new(Bar, (stk_cd, at, last, high, low, close, int(rand() * volumes))))
-        yield bars
-        step += 1
+class _Ladder:
+    """The prices one symbol can walk: valid KRX ticks from 10% below its start to 10% above,
+    one rung a tick (and one more rung at each end, for a bar's reach), with the byte
+    thresholds of a move up or down on each rung.
 
+    A move draws one random byte ``b``: up when ``b < up_below[rung]`` (a chance of
+    ``0.15 * (1 - 10 * (price - start) / start)``, kept between 0 and 0.3), down when
+    ``b > down_above[rung]`` (0.3 less the chance up; never from the lowest price).
+    """
 
-class _PriceTable(dict[int, tuple[float, float, int, int]]):
-    """Per price of one walk: (chance of a tick up, the roll above which it moves down, the
-    tick, the price one tick below), computed on first use."""
-
-    __slots__ = ("start",)
+    __slots__ = ("down_above", "prices", "start_rung", "up_below")
 
     def __init__(self, start: int) -> None:
-        super().__init__()
-        self.start = start
+        if type(start) is not int or start <= 0:
+            raise ValueError(f"a start price is a positive int of KRW, not {start!r}")
+        above = [start]
+        while above[-1] * 10 < start * 11:
+            above.append(above[-1] + tick_size(above[-1]))
+        above.append(above[-1] + tick_size(above[-1]))  # the reach above the highest close
+        below: list[int] = []
+        price = start
+        while price * 10 > start * 9 and price > 1:
+            price = round_to_tick(price - tick_size(price - 1))
+            below.append(price)
+        if price > 1:
+            below.append(round_to_tick(price - tick_size(price - 1)))  # the reach below
+        self.prices = below[::-1] + above
+        self.start_rung = len(below)
+        self.up_below: list[int] = []
+        self.down_above: list[int] = []
+        for rung, price in enumerate(self.prices):
+            up = 0.15 * (1 - 10 * (price - start) / start)
+            up = 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
+            lowest = rung == 0 or price <= 1
+            self.up_below.append(math.ceil(up * 256) if rung + 1 < len(self.prices) else 0)
+            self.down_above.append(255 if lowest else math.floor((0.7 + up) * 256))
 
-    def __missing__(self, price: int) -> tuple[float, float, int, int]:
-        start = self.start
-        up = 0.15 * (1 - 10 * (price - start) / start)
-        up = 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
-        tick = tick_size(price)
-        down_at = 0.7 + up if price > tick else 2.0  # a roll is below 1: no move down
-        info = self[price] = (up, down_at, tick, round_to_tick(price - tick))
-        return info
+
+class _Walk:
+    """The walk of :func:`random_walk`: an iterator of steps, each a new ``kind()`` list.
+
+    Each bar takes 4 random bytes (its move, its reach, its volume), drawn from
+    ``random.Random(seed)`` a chunk of steps at a time. :meth:`skip` passes over steps without
+    making their bars: the harness's idle steps, in which no bar reaches a resting order.
+    """
+
+    __slots__ = (
+        "_bytes",
+        "_kind",
+        "_ladders",
+        "_limit",
+        "_names",
+        "_offset",
+        "_rng",
+        "_rungs",
+        "_volumes",
+        "position",
+        "step_ms",
+        "symbols",
+    )
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        steps: int | None,
+        seed: int,
+        step_ms: int,
+        max_volume: int,
+        start_prices: dict[str, int] | None,
+        kind: Callable[[], list[Bar]],
+    ) -> None:
+        if not symbols:
+            raise ValueError("at least one symbol is needed")
+        if type(seed) is not int:
+            raise ValueError(f"seed must be an int, not {seed!r}")
+        if type(max_volume) is not int or not 0 <= max_volume < 1 << 16:
+            raise ValueError(f"max_volume must be an int from 0 to 65535, not {max_volume!r}")
+        known = start_prices or START_PRICES
+        #: The distinct symbols, each walking once (a symbol named twice gets the same bar twice).
+        self.symbols = list(dict.fromkeys(symbols))
+        index = {code: i for i, code in enumerate(self.symbols)}
+        self._names = [(code, index[code]) for code in symbols]
+        self._ladders = [_Ladder(known.get(code, 50_000)) for code in self.symbols]
+        self._rungs = [ladder.start_rung for ladder in self._ladders]
+        self._limit = _NEVER if steps is None else steps
+        self._rng = random.Random(seed)
+        self._kind = kind
+        self._volumes = max_volume + 1
+        self._bytes = b""
+        self._offset = 0
+        #: The index of the next step (its bars are stamped ``position * step_ms``).
+        self.position = 0
+        self.step_ms = step_ms
+
+    def __iter__(self) -> _Walk:
+        return self
+
+    def __next__(self) -> list[Bar]:
+        position = self.position
+        if position >= self._limit:
+            raise StopIteration
+        self.position = position + 1
+        return self._bars(self._advance(), position * self.step_ms)
+
+    def _bars(self, rows: list[_Row], at: int) -> list[Bar]:
+        new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
+        bars = self._kind()
+        append = bars.append
+        for code, i in self._names:
+            first, high, low, close, volume = rows[i]
+            append(new(Bar, (code, at, first, high, low, close, volume)))
+        return bars
+
+    def _chunk(self) -> bytes:
+        """Return the random bytes with the next step's at ``_offset`` (drawing a new chunk)."""
+        data = self._bytes
+        if self._offset >= len(data):
+            self._bytes = data = self._rng.randbytes(4 * len(self._ladders) * _CHUNK)
+            self._offset = 0
+        return data
+
+    def _row(self, i: int, rung: int, to: int, at: int) -> _Row:
+        """Return the bar of symbol ``i`` whose close moved from ``rung`` to ``to``, with the
+        reach and volume bytes at ``at + 1`` to ``at + 3``."""
+        data = self._bytes
+        prices = self._ladders[i].prices
+        top, bottom = (rung, to) if to < rung else (to, rung)
+        reach = data[at + 1]
+        if reach < 52:  # 20% of bars trade a tick above the higher of open and close
+            top += 1
+        elif reach > 204 and bottom:  # 20% a tick below the lower (if there is one)
+            bottom -= 1
+        volume = ((data[at + 2] << 8) | data[at + 3]) * self._volumes >> 16
+        return prices[rung], prices[top], prices[bottom], prices[to], volume
+
+    def _advance(self) -> list[_Row]:
+        """Walk one step: return each distinct symbol's (open, high, low, close, volume)."""
+        data = self._chunk()
+        at = self._offset
+        self._offset = at + 4 * len(self._ladders)
+        rungs = self._rungs
+        rows = []
+        for i, ladder in enumerate(self._ladders):
+            rung = rungs[i]
+            move = data[at]
+            to = (
+                rung + 1
+                if move < ladder.up_below[rung]
+                else rung - 1
+                if move > ladder.down_above[rung]
+                else rung
+            )
+            rungs[i] = to
+            rows.append(self._row(i, rung, to, at))
+            at += 4
+        return rows
+
+    def skip(self, count: int, bounds: dict[str, tuple[int, int]]) -> list[Bar] | None:
+        """Pass over up to ``count`` steps in which no bar reaches a resting order.
+
+        ``bounds`` maps a symbol to (the highest price a resting buy takes, the lowest a resting
+        sell takes); a bar with volume reaches them when its low is at or below the first or
+        its high at or above the second. It stops before the first step that does (which the
+        next ``next()`` makes), and at the end of the chunk of random bytes. Return the bars
+        of the last step passed over (None when none was).
+        """
+        data = self._chunk()
+        start = self._offset
+        stride = 4 * len(self._ladders)
+        count = min(count, self._limit - self.position, (len(data) - start) // stride)
+        paths = []
+        for i, ladder in enumerate(self._ladders):
+            prices = ladder.prices
+            buy, sell = bounds.get(self.symbols[i], (0, _NEVER))
+            # The rungs at or below a resting buy's limit, at or above a resting sell's.
+            buy_rung = bisect_right(prices, buy) - 1
+            sell_rung = bisect_left(prices, sell)
+            up_below = ladder.up_below
+            down_above = ladder.down_above
+            rung = self._rungs[i]
+            path = [rung]  # the symbol's rung before each step
+            append = path.append
+            at = start + 4 * i
+            for n in range(count):
+                move = data[at]
+                to = (
+                    rung + 1
+                    if move < up_below[rung]
+                    else rung - 1
+                    if move > down_above[rung]
+                    else rung
+                )
+                # A bar reaches one rung beyond its open and close at most.
+                if (to if to < rung else rung) <= buy_rung + 1 or (
+                    rung if to < rung else to
+                ) >= sell_rung - 1:
+                    _, high, low, _, volume = self._row(i, rung, to, at)
+                    if volume and (low <= buy or high >= sell):
+                        count = n  # this step is made in full, by the next next()
+                        break
+                append(to)
+                rung = to
+                at += stride
+            paths.append(path)
+        if count <= 0:
+            return None
+        last = start + (count - 1) * stride
+        rows = [self._row(i, p[count - 1], p[count], last + 4 * i) for i, p in enumerate(paths)]
+        for i, path in enumerate(paths):
+            self._rungs[i] = path[count]
+        self._offset = start + count * stride
+        self.position += count
+        return self._bars(rows, (self.position - 1) * self.step_ms)

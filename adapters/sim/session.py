@@ -11,7 +11,7 @@ from adapters.sim.example import ExampleStrategy
 from adapters.sim.exchange import SimExchange
 from adapters.sim.harness import Harness, Report, Strategy
 from adapters.sim.latency import Latency
-from adapters.sim.market import _CheckedStep, _walk
+from adapters.sim.market import _CheckedStep, _Walk
 from engine import OrderBook, SessionCalendar
 from engine import events as ev
 from engine.sessions import KST
@@ -71,5 +71,5 @@ def run_session(
     harness = Harness(exchange, strategy, book=book, on_step=on_step)
     if on_start is not None:
         on_start(harness)
-    market = _walk(list(symbols), steps, market_seed, step_ms, 200, None, _CheckedStep)
+    market = _Walk(list(symbols), steps, market_seed, step_ms, 200, None, _CheckedStep)
     return harness, harness.run(market)

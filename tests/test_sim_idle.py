@@ -1,0 +1,190 @@
+"""Idle steps: the harness passes over steps where nothing can happen, and nothing changes.
+
+A run that skips (the default for the built-in strategy on its own walk) must be the same
+session, event for event, as one that steps through every bar; the walk's ``skip`` must leave
+the walk exactly where stepping would, and never pass over a bar that reaches a resting order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adapters.sim import (
+    DEFAULT_START,
+    Bar,
+    Harness,
+    SimExchange,
+    Strategy,
+    random_walk,
+    round_to_tick,
+    run_session,
+)
+from adapters.sim.market import START_PRICES, _Ladder, _Walk
+from engine import Side
+
+
+def _step_through(harness: Harness) -> None:
+    harness.skip_idle = False
+
+
+@pytest.mark.parametrize(
+    ("orders", "seed", "latency"),
+    [(300, 7, "5-150"), (400, 3, "0"), (300, 11, "0-400"), (200, 5, "300-900")],
+)
+def test_skipping_idle_steps_gives_the_same_session_as_stepping_through(
+    orders: int, seed: int, latency: str
+) -> None:
+    fast, fast_report = run_session(orders=orders, seed=seed, latency=latency)
+    slow, slow_report = run_session(
+        orders=orders, seed=seed, latency=latency, on_start=_step_through
+    )
+    assert fast_report.ok
+    assert fast_report.to_dict() == slow_report.to_dict()
+    assert list(fast.book.events) == list(slow.book.events)
+    assert fast.steps == slow.steps
+    assert fast.exchange.now == slow.exchange.now
+    for code in ("005930", "000660", "035420"):
+        assert fast.exchange._books[code].last == slow.exchange._books[code].last
+
+
+def test_idle_steps_are_really_skipped_and_counted() -> None:
+    calls: list[int] = []
+
+    def count(harness: Harness) -> None:
+        calls.append(harness.steps)
+
+    harness, _ = run_session(orders=50, seed=7, on_step=count)
+    # on_step is called once per step run and once per run of skipped steps: far fewer calls
+    # than steps, yet the steps count every bar of the day up to the end.
+    assert harness.steps > 100_000
+    assert len(calls) < harness.steps // 10
+    assert calls == sorted(calls) and calls[-1] == harness.steps
+
+
+class _EveryStep(Strategy):
+    """A strategy that does not declare idle steps: it must see every one."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
+        self.seen.append(bars[0].at_ms)
+        if len(self.seen) == 3:
+            harness.place("005930", Side.BUY, 10, 60_000)
+
+
+def test_a_strategy_without_idle_steps_sees_every_step() -> None:
+    strategy = _EveryStep()
+    harness, report = run_session(orders=0, seed=1, strategy=strategy, max_steps=500)
+    assert strategy.seen == [i * 200 for i in range(500)]
+    assert harness.steps == 500 and report.orders == 1
+
+
+def _walk(seed: int, steps: int | None = None) -> _Walk:
+    return _Walk(["005930", "000660", "035420"], steps, seed, 200, 200, None, list)
+
+
+@given(
+    seed=st.integers(0, 2**32),
+    plan=st.lists(
+        st.tuples(st.integers(0, 3_000), st.integers(-3, 3), st.integers(-3, 3)), max_size=8
+    ),
+)
+def test_skip_leaves_the_walk_where_stepping_would_and_never_skips_a_reaching_bar(
+    seed: int, plan: list[tuple[int, int, int]]
+) -> None:
+    walk = _walk(seed)
+    reference = _walk(seed)
+    for count, buy_ticks, sell_ticks in plan:
+        price = START_PRICES["005930"]
+        bounds = {"005930": (price + 100 * buy_ticks, price + 100 * (5 + sell_ticks))}
+        before = walk.position
+        last = walk.skip(count, bounds)
+        passed = walk.position - before
+        assert passed <= count
+        assert (last is None) == (passed == 0)
+        stepped = [next(reference) for _ in range(passed)]
+        if stepped:
+            assert last == stepped[-1]
+        for bars in stepped:  # none of the bars passed over reaches a bound
+            for bar in bars:
+                buy, sell = bounds.get(bar.stk_cd, (0, 1 << 62))
+                assert not (bar.volume and (bar.low <= buy or bar.high >= sell))
+        assert next(walk) == next(reference)  # and the next step is the same bar
+    assert walk.position == reference.position
+
+
+def test_skip_stops_at_the_end_of_the_walk() -> None:
+    walk = _walk(3, steps=10)
+    last = walk.skip(1_000, {})
+    assert walk.position == 10 and last is not None and last[0].at_ms == 9 * 200
+    assert list(walk) == []
+    assert walk.skip(5, {}) is None
+
+
+@pytest.mark.parametrize("start", [71_000, 182_000, 201_500, 1_000, 3, 1_999_000])
+def test_a_ladder_is_valid_ticks_within_ten_percent_of_the_start(start: int) -> None:
+    ladder = _Ladder(start)
+    prices = ladder.prices
+    assert prices[ladder.start_rung] == start
+    assert prices == sorted(set(prices)) and prices[0] >= 1
+    for price in prices:
+        if price != start:
+            assert round_to_tick(price) == price
+    # A close moves up only from below 10% over the start, down only from above 10% under it
+    # (and never below one tick): a bar reaches at most one more rung, which the ladder has.
+    for rung, price in enumerate(prices):
+        if ladder.up_below[rung]:
+            assert price * 10 < start * 11 and rung + 2 < len(prices)
+        if ladder.down_above[rung] < 255:
+            assert (price * 10 > start * 9 and rung >= 2) or (rung >= 1 and prices[0] == 1)
+    assert ladder.up_below[-1] == 0 and ladder.down_above[0] == 255
+
+
+def test_the_walk_is_reproducible_stays_in_the_band_and_moves_like_before() -> None:
+    steps = 20_000
+    path = list(random_walk(["005930"], steps=steps, seed=42))
+    assert path == list(random_walk(["005930"], steps=steps, seed=42))
+    assert path != list(random_walk(["005930"], steps=steps, seed=43))
+    closes = [bars[0].close for bars in path]
+    start = START_PRICES["005930"]
+    assert all(0.89 * start <= c <= 1.11 * start for c in closes)
+    moves = sum(1 for a, b in pairwise(closes) if a != b) / steps
+    assert 0.2 < moves < 0.35  # about 30% of steps move a tick
+    volumes = [bars[0].volume for bars in path]
+    assert min(volumes) == 0 and max(volumes) == 200
+
+
+def test_a_bad_max_volume_or_start_price_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_volume"):
+        random_walk(["005930"], steps=1, seed=1, max_volume=1 << 16)
+    with pytest.raises(ValueError, match="start price"):
+        random_walk(["005930"], steps=1, seed=1, start_prices={"005930": 0})
+
+
+class _Sleepy(_EveryStep):
+    """Declares itself idle for the next 99 steps after each step it sees."""
+
+    def idle_steps(self, harness: Harness) -> int:
+        return 99
+
+
+def test_only_a_walk_that_can_skip_is_skipped() -> None:
+    listed = _Sleepy()
+    Harness(SimExchange(seed=1, start=DEFAULT_START), listed).run(
+        list(random_walk(["005930"], steps=500, seed=1))
+    )
+    assert len(listed.seen) == 500  # a plain list of steps is stepped through
+    walked = _Sleepy()
+    harness = Harness(SimExchange(seed=1, start=DEFAULT_START), walked)
+    harness.run(_Walk(["005930"], 500, 1, 200, 200, None, list))
+    # One step in a hundred is run; the order it places (no latency) rests out of reach and
+    # expires at the close.
+    assert walked.seen == [0, 100 * 200, 200 * 200, 300 * 200, 400 * 200]
+    order = harness.book.get("0000001")
+    assert harness.steps == 500 and order.filled_qty == 0 and order.cancelled_qty == 10

@@ -181,6 +181,8 @@ class _Walk:
         "_offset",
         "_rng",
         "_rungs",
+        "_tables",
+        "_twice",
         "_volumes",
         "position",
         "step_ms",
@@ -210,6 +212,11 @@ class _Walk:
         self._names = [(code, index[code]) for code in symbols]
         self._ladders = [_Ladder(known.get(code, 50_000)) for code in self.symbols]
         self._rungs = [ladder.start_rung for ladder in self._ladders]
+        self._tables = [
+            (code, ladder.prices, ladder.up_below, ladder.down_above)
+            for code, ladder in zip(self.symbols, self._ladders, strict=True)
+        ]
+        self._twice = len(self.symbols) < len(self._names)  # a symbol named twice
         self._limit = _NEVER if steps is None else steps
         self._rng = random.Random(seed)
         self._kind = kind
@@ -228,7 +235,42 @@ class _Walk:
         if position >= self._limit:
             raise StopIteration
         self.position = position + 1
-        return self._bars(self._advance(), position * self.step_ms)
+        if self._twice:
+            return self._bars(self._advance(), position * self.step_ms)
+        # _advance and _bars in one loop (the hot path of a busy day): the same bars.
+        data = self._chunk()
+        at = self._offset
+        self._offset = at + 4 * len(self._tables)
+        ms = position * self.step_ms
+        rungs = self._rungs
+        volumes = self._volumes
+        new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
+        bars = self._kind()
+        append = bars.append
+        i = 0
+        for code, prices, up_below, down_above in self._tables:
+            rung = rungs[i]
+            move = data[at]
+            if move < up_below[rung]:
+                rungs[i] = top = to = rung + 1
+                bottom = rung
+            elif move > down_above[rung]:
+                rungs[i] = bottom = to = rung - 1
+                top = rung
+            else:
+                top = bottom = to = rung
+            reach = data[at + 1]
+            if reach < 52:
+                top += 1
+            elif reach > 204 and bottom:
+                bottom -= 1
+            volume = ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16
+            append(
+                new(Bar, (code, ms, prices[rung], prices[top], prices[bottom], prices[to], volume))
+            )
+            at += 4
+            i += 1
+        return bars
 
     def _bars(self, rows: list[_Row], at: int) -> list[Bar]:
         new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost

@@ -247,8 +247,7 @@ class _Walk:
         new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
         bars = self._kind()
         append = bars.append
-        i = 0
-        for code, prices, up_below, down_above in self._tables:
+        for i, (code, prices, up_below, down_above) in enumerate(self._tables):
             rung = rungs[i]
             move = data[at]
             if move < up_below[rung]:
@@ -269,7 +268,6 @@ class _Walk:
                 new(Bar, (code, ms, prices[rung], prices[top], prices[bottom], prices[to], volume))
             )
             at += 4
-            i += 1
         return bars
 
     def _bars(self, rows: list[_Row], at: int) -> list[Bar]:

@@ -142,7 +142,7 @@ def engine_share(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     from adapters.cli.simulate import batch_gc
     from adapters.sim import Latency, run_session, session
-    from engine import CancelRefused, OrderBook
+    from engine import CancelRefused, ModifyRefused, OrderBook
 
     latency = Latency.uniform(args.latency_ms)
     calls: list[tuple[str, Any, Any, Any]] = []
@@ -161,6 +161,10 @@ def engine_share(args: argparse.Namespace) -> None:
         def request_cancel(self, ord_no: str, qty: int | str = 0, **kw: Any) -> Any:
             calls.append(("request", ord_no, qty, kw.get("ts")))
             return super().request_cancel(ord_no, qty, **kw)
+
+        def request_modify(self, ord_no: str, qty: int | str, price: int, **kw: Any) -> Any:
+            calls.append(("modify", ord_no, (qty, price), kw.get("ts")))
+            return super().request_modify(ord_no, qty, price, **kw)
 
     def run() -> tuple[float, int]:
         with batch_gc():
@@ -181,6 +185,7 @@ def engine_share(args: argparse.Namespace) -> None:
     def replay() -> float:
         book = OrderBook(journal=False)
         apply, decide, request = book.apply, book.decide_cancel, book.request_cancel
+        modify = book.request_modify
         gc.collect()
         started = time.process_time()
         for kind, a, b, ts in calls:
@@ -188,6 +193,9 @@ def engine_share(args: argparse.Namespace) -> None:
                 apply(a)
             elif kind == "decide":
                 decide(a, b)
+            elif kind == "modify":
+                with suppress(ModifyRefused):  # refused in the timed run too
+                    modify(a, *b, ts=ts)
             else:
                 with suppress(CancelRefused):  # refused in the timed run too
                     request(a, b, ts=ts)

@@ -441,8 +441,11 @@ class SimExchange:
     def _send(
         self, kind: str, serve: Callable[..., None], *args: Any, request_id: str = ""
     ) -> Ticket:
-        if self._request.latest(self._now) >= self._day_end:
-            if self._now >= self._day_end:
+        now = self._now
+        channel = self._request
+        if now + channel.low + channel.span > self._day_end or channel.last >= self._day_end:
+            # it could arrive after midnight (Korea time), when order numbers restart
+            if now >= self._day_end:
                 self._new_day()  # refuses a new day while this one's orders exist
             elif self._orders:
                 raise SimError(
@@ -452,9 +455,8 @@ class SimExchange:
         self.requests += 1
         self._request_no += 1
         ticket = Ticket(kind, request_id or f"S{self._request_no:07d}")
-        at = self._request.arrival(self._now, self._random)
-        self._seq += 1
-        heapq.heappush(self._queue, (at, self._seq, serve, (ticket, *args)))
+        self._seq = seq = self._seq + 1
+        heappush(self._queue, (channel.arrival(now, self._random), seq, serve, (ticket, *args)))
         return ticket
 
     # -- requests (the broker's order server) -------------------------------------------------
@@ -840,7 +842,9 @@ class SimExchange:
                     sell_left = self._match_side(book, SELL, volume, first, -high, -1)
             else:
                 sell_left = volume
-            book.left = [buy_left, sell_left]
+            left = book.left
+            left[0] = buy_left
+            left[1] = sell_left
 
     def _match_side(
         self, book: _Book, side: int, volume: int, first: int, bound: int, sign: int

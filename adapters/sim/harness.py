@@ -99,8 +99,10 @@ class Strategy:
         Optional, for speed: when the strategy promises that much idleness, the harness passes
         over the steps in which, besides, nothing is due at the exchange and no bar reaches a
         resting order, without making their bars or calling any hook for them; the session is
-        the same as if it had stepped through each. Only markets that can skip (the walk of
-        :func:`adapters.sim.run_session`) are skipped; ``harness.steps`` counts every step.
+        the same as if it had stepped through each. The promise covers :meth:`done` too: it
+        must not turn True in those steps (it is asked again after them). Only markets that
+        can skip (the walk of :func:`adapters.sim.run_session` or :func:`random_walk`) are
+        skipped, and only while ``harness.skip_idle``; ``harness.steps`` counts every step.
         """
         return 0
 
@@ -487,17 +489,24 @@ class Harness:
             self.on_step(self)
 
     def run(self, market: Iterable[Sequence[Bar]]) -> Report:
-        """Step through ``market`` until it ends or the strategy is done; then :meth:`finish`."""
+        """Step through ``market`` until it ends or the strategy is done; then :meth:`finish`.
+
+        On a walk (:func:`random_walk`) with a strategy that declares idle steps, the steps in
+        which nothing can happen are passed over (see :meth:`Strategy.idle_steps`).
+        """
         step = self.step
         done = self.strategy.done
-        skip = getattr(market, "skip", None) if self.skip_idle else None
-        if skip is None or type(self.strategy).idle_steps is Strategy.idle_steps:
+        if not (
+            self.skip_idle
+            and isinstance(market, _Walk)
+            and type(self.strategy).idle_steps is not Strategy.idle_steps
+        ):
             for bars in market:
                 step(bars)
                 if done(self):
                     break
             return self.finish()
-        assert isinstance(market, _Walk)
+        skip = market.skip
         idle = self.strategy.idle_steps
         exchange = self.exchange
         queue = exchange._queue
@@ -521,6 +530,8 @@ class Harness:
                 exchange._match_bars(last)  # reaches nothing: the bars become the last ones
                 if self.on_step is not None:
                     self.on_step(self)
+                if done(self):
+                    break
         return self.finish()
 
     def finish(self) -> Report:

@@ -24,7 +24,7 @@ from adapters.sim import (
     round_to_tick,
     run_session,
 )
-from adapters.sim.market import START_PRICES, _Ladder, _Walk
+from adapters.sim.market import _REACH, START_PRICES, _Ladder, _Walk
 from engine import Side
 
 
@@ -144,6 +144,26 @@ def test_a_ladder_is_valid_ticks_within_ten_percent_of_the_start(start: int) -> 
         if ladder.down_above[rung] < 255:
             assert (price * 10 > start * 9 and rung >= 2) or (rung >= 1 and prices[0] == 1)
     assert ladder.up_below[-1] == 0 and ladder.down_above[0] == 255
+    # The tables give each bar by the rule: a move by the byte's thresholds, then a reach of
+    # one rung above (a reach byte under 52) or below (over 204, when there is a rung below).
+    for rung in range(1, len(prices) - 1):
+        assert len(ladder.moves[rung]) == 256
+        for move in range(256):
+            to = (
+                rung + 1
+                if move < ladder.up_below[rung]
+                else rung - 1
+                if move > ladder.down_above[rung]
+                else rung
+            )
+            for reach in (0, 51, 52, 128, 204, 205, 255):
+                top, bottom = max(rung, to), min(rung, to)
+                if reach < 52:
+                    top += 1
+                elif reach > 204 and bottom:
+                    bottom -= 1
+                outcome = ladder.outcomes[rung][ladder.moves[rung][move] + _REACH[reach]]
+                assert outcome == (prices[rung], prices[top], prices[bottom], prices[to], to)
 
 
 def test_the_walk_is_reproducible_stays_in_the_band_and_moves_like_before() -> None:
@@ -188,3 +208,10 @@ def test_only_a_walk_that_can_skip_is_skipped() -> None:
     assert walked.seen == [0, 100 * 200, 200 * 200, 300 * 200, 400 * 200]
     order = harness.book.get("0000001")
     assert harness.steps == 500 and order.filled_qty == 0 and order.cancelled_qty == 10
+
+
+def test_a_symbol_named_twice_walks_once_and_gets_the_same_bar_twice() -> None:
+    twice = list(random_walk(["005930", "005930"], steps=300, seed=9))
+    once = list(random_walk(["005930"], steps=300, seed=9))
+    assert [bars[0] for bars in twice] == [bars[0] for bars in once]
+    assert all(bars[0] == bars[1] for bars in twice)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import random
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
+from functools import lru_cache
 from typing import Final, NamedTuple
 
 __all__ = ["START_PRICES", "Bar", "random_walk", "round_to_tick", "tick_size"]
@@ -122,21 +122,27 @@ def random_walk(
 _CHUNK: Final = 2048
 _NEVER: Final = 1 << 62
 
-#: (open, high, low, close, volume) of one symbol in one step.
-_Row = tuple[int, int, int, int, int]
+#: (open, high, low, close, the rung after) of one bar, before its volume.
+_Outcome = tuple[int, int, int, int, int]
+
+#: A bar's reach byte: 20% of bars trade a tick above the higher of open and close (1), 20% a
+#: tick below the lower (2, when there is one), the rest neither (0).
+_REACH: Final = bytes(1 if b < 52 else 2 if b > 204 else 0 for b in range(256))
 
 
 class _Ladder:
     """The prices one symbol can walk: valid KRX ticks from 10% below its start to 10% above,
-    one rung a tick (and one more rung at each end, for a bar's reach), with the byte
-    thresholds of a move up or down on each rung.
+    one rung a tick (and one more rung at each end, for a bar's reach), and per rung the
+    outcome of each bar.
 
     A move draws one random byte ``b``: up when ``b < up_below[rung]`` (a chance of
     ``0.15 * (1 - 10 * (price - start) / start)``, kept between 0 and 0.3), down when
-    ``b > down_above[rung]`` (0.3 less the chance up; never from the lowest price).
+    ``b > down_above[rung]`` (0.3 less the chance up; never from the lowest price). ``moves``
+    turns the byte into 0 (no move), 3 (up) or 6 (down) per rung, and ``outcomes[rung][move +
+    reach]`` is the bar (see ``_REACH``): so a step costs two lookups.
     """
 
-    __slots__ = ("down_above", "prices", "start_rung", "up_below")
+    __slots__ = ("down_above", "moves", "outcomes", "prices", "start_rung", "up_below")
 
     def __init__(self, start: int) -> None:
         if type(start) is not int or start <= 0:
@@ -152,16 +158,46 @@ class _Ladder:
             below.append(price)
         if price > 1:
             below.append(round_to_tick(price - tick_size(price - 1)))  # the reach below
-        self.prices = below[::-1] + above
+        self.prices = prices = below[::-1] + above
         self.start_rung = len(below)
         self.up_below: list[int] = []
         self.down_above: list[int] = []
-        for rung, price in enumerate(self.prices):
+        self.moves: list[bytes] = []
+        self.outcomes: list[tuple[_Outcome, ...]] = []
+        for rung, price in enumerate(prices):
             up = 0.15 * (1 - 10 * (price - start) / start)
             up = 0.0 if up < 0.0 else 0.3 if up > 0.3 else up
             lowest = rung == 0 or price <= 1
-            self.up_below.append(math.ceil(up * 256) if rung + 1 < len(self.prices) else 0)
-            self.down_above.append(255 if lowest else math.floor((0.7 + up) * 256))
+            up_below = math.ceil(up * 256) if rung + 1 < len(prices) else 0
+            down_above = 255 if lowest else min(255, math.floor((0.7 + up) * 256))
+            self.up_below.append(up_below)
+            self.down_above.append(down_above)
+            self.moves.append(  # up below up_below, down above down_above (up_below <= 77)
+                b"\x03" * up_below
+                + b"\x00" * (down_above + 1 - up_below)
+                + b"\x06" * (255 - down_above)
+            )
+            outcomes = []
+            for to in (rung, rung + 1, rung - 1):  # no move, up, down
+                for reach in (0, 1, 2):
+                    top, bottom = (to, rung) if to > rung else (rung, to)
+                    if reach == 1 and top + 1 < len(prices):
+                        top += 1
+                    elif reach == 2 and bottom > 0:
+                        bottom -= 1
+                    valid = 0 <= to < len(prices)
+                    outcomes.append(
+                        (price, prices[top], prices[bottom], prices[to], to)
+                        if valid
+                        else (price, price, price, price, rung)  # never drawn
+                    )
+            self.outcomes.append(tuple(outcomes))
+
+
+@lru_cache(maxsize=64)
+def _ladder(start: int) -> _Ladder:
+    """Return the ladder of a start price (made once: ladders are never changed)."""
+    return _Ladder(start)
 
 
 class _Walk:
@@ -177,6 +213,7 @@ class _Walk:
         "_kind",
         "_ladders",
         "_limit",
+        "_named",
         "_names",
         "_offset",
         "_rng",
@@ -210,13 +247,13 @@ class _Walk:
         self.symbols = list(dict.fromkeys(symbols))
         index = {code: i for i, code in enumerate(self.symbols)}
         self._names = [(code, index[code]) for code in symbols]
-        self._ladders = [_Ladder(known.get(code, 50_000)) for code in self.symbols]
+        self._ladders = [_ladder(known.get(code, 50_000)) for code in self.symbols]
         self._rungs = [ladder.start_rung for ladder in self._ladders]
-        self._tables = [
-            (code, ladder.prices, ladder.up_below, ladder.down_above)
-            for code, ladder in zip(self.symbols, self._ladders, strict=True)
+        self._tables = [(ladder.moves, ladder.outcomes) for ladder in self._ladders]
+        self._named = [
+            (code, *table) for code, table in zip(self.symbols, self._tables, strict=True)
         ]
-        self._twice = len(self.symbols) < len(self._names)  # a symbol named twice
+        self._twice = len(self._names) > len(self.symbols)  # a symbol named twice
         self._limit = _NEVER if steps is None else steps
         self._rng = random.Random(seed)
         self._kind = kind
@@ -235,93 +272,55 @@ class _Walk:
         if position >= self._limit:
             raise StopIteration
         self.position = position + 1
-        if self._twice:
-            return self._bars(self._advance(), position * self.step_ms)
-        # _advance and _bars in one loop (the hot path of a busy day): the same bars.
-        data = self._chunk()
+        data = self._bytes
         at = self._offset
-        self._offset = at + 4 * len(self._tables)
-        ms = position * self.step_ms
+        if at >= len(data):
+            data = self._draw()
+            at = 0
+        self._offset = at + 4 * len(self._rungs)
         rungs = self._rungs
         volumes = self._volumes
-        new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
+        reach = _REACH
+        if self._twice:
+            rows = []
+            for i, (moves, outcomes) in enumerate(self._tables):
+                rung = rungs[i]
+                first, high, low, close, rungs[i] = outcomes[rung][
+                    moves[rung][data[at]] + reach[data[at + 1]]
+                ]
+                rows.append(
+                    (first, high, low, close, ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16)
+                )
+                at += 4
+            return self._bars(rows, position * self.step_ms)
+        # The same bars made in one loop (a busy day's hot path).
+        ms = position * self.step_ms
+        new = tuple.__new__
         bars = self._kind()
         append = bars.append
-        for i, (code, prices, up_below, down_above) in enumerate(self._tables):
+        for i, (code, moves, outcomes) in enumerate(self._named):
             rung = rungs[i]
-            move = data[at]
-            if move < up_below[rung]:
-                rungs[i] = top = to = rung + 1
-                bottom = rung
-            elif move > down_above[rung]:
-                rungs[i] = bottom = to = rung - 1
-                top = rung
-            else:
-                top = bottom = to = rung
-            reach = data[at + 1]
-            if reach < 52:
-                top += 1
-            elif reach > 204 and bottom:
-                bottom -= 1
+            first, high, low, close, rungs[i] = outcomes[rung][
+                moves[rung][data[at]] + reach[data[at + 1]]
+            ]
             volume = ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16
-            append(
-                new(Bar, (code, ms, prices[rung], prices[top], prices[bottom], prices[to], volume))
-            )
+            append(new(Bar, (code, ms, first, high, low, close, volume)))
             at += 4
         return bars
 
-    def _bars(self, rows: list[_Row], at: int) -> list[Bar]:
+    def _bars(self, rows: list[tuple[int, int, int, int, int]], at: int) -> list[Bar]:
         new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
         bars = self._kind()
         append = bars.append
         for code, i in self._names:
-            first, high, low, close, volume = rows[i]
-            append(new(Bar, (code, at, first, high, low, close, volume)))
+            append(new(Bar, (code, at, *rows[i])))
         return bars
 
-    def _chunk(self) -> bytes:
-        """Return the random bytes with the next step's at ``_offset`` (drawing a new chunk)."""
-        data = self._bytes
-        if self._offset >= len(data):
-            self._bytes = data = self._rng.randbytes(4 * len(self._ladders) * _CHUNK)
-            self._offset = 0
+    def _draw(self) -> bytes:
+        """Draw the random bytes of the next chunk of steps (the next step's at offset 0)."""
+        self._bytes = data = self._rng.randbytes(4 * len(self._rungs) * _CHUNK)
+        self._offset = 0
         return data
-
-    def _row(self, i: int, rung: int, to: int, at: int) -> _Row:
-        """Return the bar of symbol ``i`` whose close moved from ``rung`` to ``to``, with the
-        reach and volume bytes at ``at + 1`` to ``at + 3``."""
-        data = self._bytes
-        prices = self._ladders[i].prices
-        top, bottom = (rung, to) if to < rung else (to, rung)
-        reach = data[at + 1]
-        if reach < 52:  # 20% of bars trade a tick above the higher of open and close
-            top += 1
-        elif reach > 204 and bottom:  # 20% a tick below the lower (if there is one)
-            bottom -= 1
-        volume = ((data[at + 2] << 8) | data[at + 3]) * self._volumes >> 16
-        return prices[rung], prices[top], prices[bottom], prices[to], volume
-
-    def _advance(self) -> list[_Row]:
-        """Walk one step: return each distinct symbol's (open, high, low, close, volume)."""
-        data = self._chunk()
-        at = self._offset
-        self._offset = at + 4 * len(self._ladders)
-        rungs = self._rungs
-        rows = []
-        for i, ladder in enumerate(self._ladders):
-            rung = rungs[i]
-            move = data[at]
-            to = (
-                rung + 1
-                if move < ladder.up_below[rung]
-                else rung - 1
-                if move > ladder.down_above[rung]
-                else rung
-            )
-            rungs[i] = to
-            rows.append(self._row(i, rung, to, at))
-            at += 4
-        return rows
 
     def skip(self, count: int, bounds: dict[str, tuple[int, int]]) -> list[Bar] | None:
         """Pass over up to ``count`` steps in which no bar reaches a resting order.
@@ -332,48 +331,44 @@ class _Walk:
         next ``next()`` makes), and at the end of the chunk of random bytes. Return the bars
         of the last step passed over (None when none was).
         """
-        data = self._chunk()
+        data = self._bytes
         start = self._offset
-        stride = 4 * len(self._ladders)
+        if start >= len(data):
+            data = self._draw()
+            start = 0
+        stride = 4 * len(self._rungs)
         count = min(count, self._limit - self.position, (len(data) - start) // stride)
+        volumes = self._volumes
+        reach = _REACH
         paths = []
-        for i, ladder in enumerate(self._ladders):
-            prices = ladder.prices
+        for i, (moves, outcomes) in enumerate(self._tables):
             buy, sell = bounds.get(self.symbols[i], (0, _NEVER))
-            # The rungs at or below a resting buy's limit, at or above a resting sell's.
-            buy_rung = bisect_right(prices, buy) - 1
-            sell_rung = bisect_left(prices, sell)
-            up_below = ladder.up_below
-            down_above = ladder.down_above
             rung = self._rungs[i]
             path = [rung]  # the symbol's rung before each step
             append = path.append
             at = start + 4 * i
             for n in range(count):
-                move = data[at]
-                to = (
-                    rung + 1
-                    if move < up_below[rung]
-                    else rung - 1
-                    if move > down_above[rung]
-                    else rung
-                )
-                # A bar reaches one rung beyond its open and close at most.
-                if (to if to < rung else rung) <= buy_rung + 1 or (
-                    rung if to < rung else to
-                ) >= sell_rung - 1:
-                    _, high, low, _, volume = self._row(i, rung, to, at)
-                    if volume and (low <= buy or high >= sell):
-                        count = n  # this step is made in full, by the next next()
-                        break
+                _, high, low, _, to = outcomes[rung][moves[rung][data[at]] + reach[data[at + 1]]]
+                if (low <= buy or high >= sell) and (
+                    (data[at + 2] << 8) | data[at + 3]
+                ) * volumes >> 16:
+                    count = n  # this step is made in full, by the next next()
+                    break
                 append(to)
                 rung = to
                 at += stride
             paths.append(path)
         if count <= 0:
             return None
-        last = start + (count - 1) * stride
-        rows = [self._row(i, p[count - 1], p[count], last + 4 * i) for i, p in enumerate(paths)]
+        at = start + (count - 1) * stride
+        rows = []
+        for i, (moves, outcomes) in enumerate(self._tables):
+            rung = paths[i][count - 1]
+            first, high, low, close, _ = outcomes[rung][moves[rung][data[at]] + reach[data[at + 1]]]
+            rows.append(
+                (first, high, low, close, ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16)
+            )
+            at += 4
         for i, path in enumerate(paths):
             self._rungs[i] = path[count]
         self._offset = start + count * stride

@@ -41,6 +41,7 @@ _FILLED, _CANCEL_CONFIRMED, _CANCEL_REJECTED = ev.OrderFilled, ev.CancelConfirme
 
 #: The fewest idle steps worth looking for a way past: shorter runs are cheaper stepped through.
 _WORTH_SKIPPING = 4
+_NO_LIMIT = 1 << 62
 
 #: Rejection codes that mean "something took the shares first" (not "the market is closed").
 _TAKEN = frozenset({"RC4033", "RC4042"})
@@ -515,13 +516,13 @@ class Harness:
             step(bars)
             if done(self):
                 break
-            count = idle(self)
+            # Not past the first step at or after the next thing due, nor the strategy's next.
+            count = -(-queue[0][0] // step_ms) - market.position if queue else _NO_LIMIT
             if count < _WORTH_SKIPPING:
                 continue
-            if queue:  # not past the first step at or after the next thing due
-                count = min(count, -(-queue[0][0] // step_ms) - market.position)
-                if count < _WORTH_SKIPPING:
-                    continue
+            count = min(count, idle(self))
+            if count < _WORTH_SKIPPING:
+                continue
             before = market.position
             last = skip(count, exchange._reach_bounds())
             if last is not None:

@@ -201,7 +201,7 @@ def _ladder(start: int) -> _Ladder:
 
 
 class _Walk:
-    """The walk of :func:`random_walk`: an iterator of steps, each a new ``kind()`` list.
+    """The walk of :func:`random_walk`: an iterable of steps, each a new ``kind(bars)`` list.
 
     Each bar takes 4 random bytes (its move, its reach, its volume), drawn from
     ``random.Random(seed)`` a chunk of steps at a time. :meth:`skip` passes over steps without
@@ -218,8 +218,7 @@ class _Walk:
         "_offset",
         "_rng",
         "_rungs",
-        "_tables",
-        "_twice",
+        "_steps",
         "_volumes",
         "position",
         "step_ms",
@@ -234,7 +233,7 @@ class _Walk:
         step_ms: int,
         max_volume: int,
         start_prices: dict[str, int] | None,
-        kind: Callable[[], list[Bar]],
+        kind: Callable[[list[Bar]], list[Bar]],
     ) -> None:
         if not symbols:
             raise ValueError("at least one symbol is needed")
@@ -246,14 +245,13 @@ class _Walk:
         #: The distinct symbols, each walking once (a symbol named twice gets the same bar twice).
         self.symbols = list(dict.fromkeys(symbols))
         index = {code: i for i, code in enumerate(self.symbols)}
-        self._names = [(code, index[code]) for code in symbols]
+        self._names = [index[code] for code in symbols]
         self._ladders = [_ladder(known.get(code, 50_000)) for code in self.symbols]
-        self._rungs = [ladder.start_rung for ladder in self._ladders]
-        self._tables = [(ladder.moves, ladder.outcomes) for ladder in self._ladders]
         self._named = [
-            (code, *table) for code, table in zip(self.symbols, self._tables, strict=True)
+            (code, ladder.moves, ladder.outcomes)
+            for code, ladder in zip(self.symbols, self._ladders, strict=True)
         ]
-        self._twice = len(self._names) > len(self.symbols)  # a symbol named twice
+        self._rungs = [ladder.start_rung for ladder in self._ladders]
         self._limit = _NEVER if steps is None else steps
         self._rng = random.Random(seed)
         self._kind = kind
@@ -263,58 +261,56 @@ class _Walk:
         #: The index of the next step (its bars are stamped ``position * step_ms``).
         self.position = 0
         self.step_ms = step_ms
+        self._steps = self._generate()
 
-    def __iter__(self) -> _Walk:
-        return self
+    def __iter__(self) -> Iterator[list[Bar]]:
+        return self._steps
 
     def __next__(self) -> list[Bar]:
-        position = self.position
-        if position >= self._limit:
-            raise StopIteration
-        self.position = position + 1
-        data = self._bytes
-        at = self._offset
-        if at >= len(data):
-            data = self._draw()
-            at = 0
-        self._offset = at + 4 * len(self._rungs)
+        return next(self._steps)
+
+    def _generate(self) -> Iterator[list[Bar]]:
+        """Yield the steps; the walk's state lives on ``self`` between them (see :meth:`skip`).
+
+        A generator, because resuming one costs less than a call of ``__next__`` per step.
+        """
         rungs = self._rungs
+        named = self._named
+        twice = self._names if len(self._names) > len(named) else None
         volumes = self._volumes
         reach = _REACH
-        if self._twice:
-            rows = []
-            for i, (moves, outcomes) in enumerate(self._tables):
+        new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
+        kind = self._kind
+        stride = 4 * len(rungs)
+        while self.position < self._limit:
+            position = self.position
+            self.position = position + 1
+            data = self._bytes
+            at = self._offset
+            if at >= len(data):
+                data = self._draw()
+                at = 0
+            self._offset = at + stride
+            ms = position * self.step_ms
+            made: list[Bar] = []
+            append = made.append
+            for i, (code, moves, outcomes) in enumerate(named):  # _bar, inlined
                 rung = rungs[i]
                 first, high, low, close, rungs[i] = outcomes[rung][
                     moves[rung][data[at]] + reach[data[at + 1]]
                 ]
-                rows.append(
-                    (first, high, low, close, ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16)
-                )
+                volume = ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16
+                append(new(Bar, (code, ms, first, high, low, close, volume)))
                 at += 4
-            return self._bars(rows, position * self.step_ms)
-        # The same bars made in one loop (a busy day's hot path).
-        ms = position * self.step_ms
-        new = tuple.__new__
-        bars = self._kind()
-        append = bars.append
-        for i, (code, moves, outcomes) in enumerate(self._named):
-            rung = rungs[i]
-            first, high, low, close, rungs[i] = outcomes[rung][
-                moves[rung][data[at]] + reach[data[at + 1]]
-            ]
-            volume = ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16
-            append(new(Bar, (code, ms, first, high, low, close, volume)))
-            at += 4
-        return bars
+            yield kind(made if twice is None else [made[i] for i in twice])
 
-    def _bars(self, rows: list[tuple[int, int, int, int, int]], at: int) -> list[Bar]:
-        new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
-        bars = self._kind()
-        append = bars.append
-        for code, i in self._names:
-            append(new(Bar, (code, at, *rows[i])))
-        return bars
+    def _bar(self, i: int, rung: int, at: int, ms: int) -> Bar:
+        """Return the bar of distinct symbol ``i`` from ``rung``, with its bytes at ``at``."""
+        code, moves, outcomes = self._named[i]
+        data = self._bytes
+        first, high, low, close, _ = outcomes[rung][moves[rung][data[at]] + _REACH[data[at + 1]]]
+        volume = ((data[at + 2] << 8) | data[at + 3]) * self._volumes >> 16
+        return Bar(code, ms, first, high, low, close, volume)
 
     def _draw(self) -> bytes:
         """Draw the random bytes of the next chunk of steps (the next step's at offset 0)."""
@@ -328,8 +324,8 @@ class _Walk:
         ``bounds`` maps a symbol to (the highest price a resting buy takes, the lowest a resting
         sell takes); a bar with volume reaches them when its low is at or below the first or
         its high at or above the second. It stops before the first step that does (which the
-        next ``next()`` makes), and at the end of the chunk of random bytes. Return the bars
-        of the last step passed over (None when none was).
+        next step makes), and at the end of the chunk of random bytes. Return the bars of the
+        last step passed over (None when none was).
         """
         data = self._bytes
         start = self._offset
@@ -341,8 +337,8 @@ class _Walk:
         volumes = self._volumes
         reach = _REACH
         paths = []
-        for i, (moves, outcomes) in enumerate(self._tables):
-            buy, sell = bounds.get(self.symbols[i], (0, _NEVER))
+        for i, (code, moves, outcomes) in enumerate(self._named):
+            buy, sell = bounds.get(code, (0, _NEVER))
             rung = self._rungs[i]
             path = [rung]  # the symbol's rung before each step
             append = path.append
@@ -350,9 +346,9 @@ class _Walk:
             for n in range(count):
                 _, high, low, _, to = outcomes[rung][moves[rung][data[at]] + reach[data[at + 1]]]
                 if (low <= buy or high >= sell) and (
-                    (data[at + 2] << 8) | data[at + 3]
-                ) * volumes >> 16:
-                    count = n  # this step is made in full, by the next next()
+                    ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16
+                ):
+                    count = n  # this step is made in full, as the next one
                     break
                 append(to)
                 rung = to
@@ -361,16 +357,10 @@ class _Walk:
         if count <= 0:
             return None
         at = start + (count - 1) * stride
-        rows = []
-        for i, (moves, outcomes) in enumerate(self._tables):
-            rung = paths[i][count - 1]
-            first, high, low, close, _ = outcomes[rung][moves[rung][data[at]] + reach[data[at + 1]]]
-            rows.append(
-                (first, high, low, close, ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16)
-            )
-            at += 4
+        ms = (self.position + count - 1) * self.step_ms
+        made = [self._bar(i, path[count - 1], at + 4 * i, ms) for i, path in enumerate(paths)]
         for i, path in enumerate(paths):
             self._rungs[i] = path[count]
         self._offset = start + count * stride
         self.position += count
-        return self._bars(rows, (self.position - 1) * self.step_ms)
+        return self._kind(made if len(self._names) == len(made) else [made[i] for i in self._names])

@@ -215,3 +215,22 @@ def test_a_symbol_named_twice_walks_once_and_gets_the_same_bar_twice() -> None:
     once = list(random_walk(["005930"], steps=300, seed=9))
     assert [bars[0] for bars in twice] == [bars[0] for bars in once]
     assert all(bars[0] == bars[1] for bars in twice)
+
+
+def test_each_books_reach_bounds_always_cover_its_best_live_orders() -> None:
+    checked = []
+
+    def check(harness: Harness) -> None:
+        for book in harness.exchange._books.values():
+            buys, sells = book.resting
+            best_buy = next((o for o in buys if o.leaves), None)
+            best_sell = next((o for o in sells if o.leaves), None)
+            if best_buy is not None:
+                assert book.bid >= (1 << 62 if best_buy.market else best_buy.price)
+            if best_sell is not None:
+                assert book.ask <= (0 if best_sell.market else best_sell.price)
+            checked.append(best_buy is not None or best_sell is not None)
+
+    for latency in ("0", "5-150"):
+        run_session(orders=400, seed=5, latency=latency, on_step=check)
+    assert sum(checked) > 1_000  # resting orders were there to check, often

@@ -167,15 +167,48 @@ class _Book:
     Each is a pair indexed by side (:data:`BUY`, :data:`SELL`). The resting orders are kept in
     priority order (best price first, then time); orders that finished stay until they outnumber
     a quarter of the live ones (plus four), then the list is compacted: amortised O(1) per order.
+
+    ``bid`` is at least the price of the best live resting buy (0: none; ``_ANY_PRICE``: a
+    market buy) and ``ask`` at most that of the best live sell (``_ANY_PRICE``: none; 0: a
+    market sell): a bar with its low above ``bid`` and its high below ``ask`` reaches no resting
+    order. A new order widens them at once; they are narrowed again when a bar is matched.
     """
 
-    __slots__ = ("caps", "last", "left", "resting")
+    __slots__ = ("ask", "bid", "caps", "last", "left", "resting")
 
     def __init__(self) -> None:
         self.resting: list[list[TruthOrder]] = [[], []]
         self.caps = [4, 4]
         self.left = [0, 0]
         self.last: Bar | None = None
+        self.bid = 0
+        self.ask = _ANY_PRICE
+
+    def rest(self, order: TruthOrder) -> None:
+        """Put ``order`` among the resting orders of its side, in priority order."""
+        if order.side is Side.BUY:
+            insort(self.resting[BUY], order, key=_priority)
+            price = _ANY_PRICE if order.market else order.price
+            if price > self.bid:
+                self.bid = price
+        else:
+            insort(self.resting[SELL], order, key=_priority)
+            price = 0 if order.market else order.price
+            if price < self.ask:
+                self.ask = price
+
+    def narrow(self) -> None:
+        """Set ``bid`` and ``ask`` to the best live resting orders' prices."""
+        self.bid = 0
+        for order in self.resting[BUY]:
+            if order.leaves:
+                self.bid = _ANY_PRICE if order.market else order.price
+                break
+        self.ask = _ANY_PRICE
+        for order in self.resting[SELL]:
+            if order.leaves:
+                self.ask = 0 if order.market else order.price
+                break
 
 
 BUY, SELL = 0, 1  # the two sides of a _Book
@@ -680,7 +713,7 @@ class SimExchange:
             if order.tif == "IOC" or (order.market and last is None):
                 self._expire(order)
             else:
-                insort(book.resting[_side(order)], order, key=_priority)
+                book.rest(order)
 
     def _available(self, book: _Book, order: TruthOrder) -> int:
         """Return how many shares ``order`` could take right now from the last bar."""
@@ -818,6 +851,10 @@ class SimExchange:
                 book = books[stk_cd] = _Book()
                 self._reference[stk_cd] = first
             book.last = bar
+            if low > book.bid and high < book.ask:  # no resting order is within reach
+                left = book.left
+                left[0] = left[1] = volume
+                continue
             buys, sells = book.resting
             caps = book.caps
             # In priority order: when the best order is live and out of the bar's reach, so
@@ -845,6 +882,7 @@ class SimExchange:
             left = book.left
             left[0] = buy_left
             left[1] = sell_left
+            book.narrow()
 
     def _match_side(
         self, book: _Book, side: int, volume: int, first: int, bound: int, sign: int
@@ -884,24 +922,14 @@ class SimExchange:
         return volume
 
     def _reach_bounds(self) -> dict[str, tuple[int, int]]:
-        """Return, per symbol with resting orders, the highest price a resting buy takes and the
-        lowest a resting sell takes (a market order takes any price): a bar beyond both fills
-        nothing (see :meth:`adapters.sim.market._Walk.skip`)."""
-        bounds = {}
-        for stk_cd, book in self._books.items():
-            buys, sells = book.resting
-            buy, sell = 0, _ANY_PRICE
-            for order in buys:
-                if order.leaves:
-                    buy = _ANY_PRICE if order.market else order.price
-                    break
-            for order in sells:
-                if order.leaves:
-                    sell = 0 if order.market else order.price
-                    break
-            if buy or sell != _ANY_PRICE:
-                bounds[stk_cd] = (buy, sell)
-        return bounds
+        """Return, per symbol with resting orders, a price at or above which every resting buy
+        is and one at or below which every resting sell is (a market order takes any price):
+        a bar beyond both fills nothing (see :meth:`adapters.sim.market._Walk.skip`)."""
+        return {
+            stk_cd: (book.bid, book.ask)
+            for stk_cd, book in self._books.items()
+            if book.bid or book.ask != _ANY_PRICE
+        }
 
     # -- the end of the session --------------------------------------------------------------
     def close(self) -> None:
@@ -913,3 +941,4 @@ class SimExchange:
         for book in self._books.values():
             for resting in book.resting:
                 resting.clear()
+            book.narrow()

@@ -625,9 +625,10 @@ class SimExchange:
         orig = self._orders.get(orig_ord_no)
         if orig is None:
             return None, RC_UNKNOWN_ORDER
-        refusal = self._session_refusal(orig.exchange)
-        if refusal is not None:
-            return orig, refusal
+        if self._closed or self.sessions is not None:
+            refusal = self._session_refusal(orig.exchange)
+            if refusal is not None:
+                return orig, refusal
         open_now = 0 if orig.inflight_all else orig.leaves - orig.inflight
         if open_now <= 0:
             return orig, RC_NOTHING_LEFT

@@ -215,9 +215,7 @@ def _compile(schema: tuple[tuple[str, int], ...]) -> Callable[[Any], bool]:
     loads = "".join(f"    {v} = e.{name}\n" for v, (name, _) in zip(names, schema, strict=True))
     tests = [_TESTS[kind].format(v=v) for v, (_, kind) in zip(names, schema, strict=True)]
     tests.append("(ts is None or isinstance(ts, datetime))")
-    source = (
-        f"def check(e):\n{loads}    ts = getattr(e, 'ts', None)\n    return {' and '.join(tests)}\n"
-    )
+    source = f"def check(e):\n{loads}    ts = e.ts\n    return {' and '.join(tests)}\n"
     scope: dict[str, Any] = {"MAX": _MAX_QTY, "Side": Side, "datetime": datetime}
     exec(compile(source, f"<check of {len(schema)} fields>", "exec"), scope)
     check: Callable[[Any], bool] = scope["check"]
@@ -439,22 +437,27 @@ class OrderBook:
             raise _bad(e, f"conflicts with the known order {order!r}", e.ord_no)
         order = Order(e.ord_no, e.stk_cd, e.side, e.exchange, e.qty, e.price)
         self._orders[e.ord_no] = order
-        self._take(e)
+        if self._record:  # _take, inline on the hot paths
+            self._sink(e)
         if self._parked:
             self._release(e.ord_no)
         return order
 
     def _confirmed(self, e: ev.OrderConfirmed) -> Order | None:
-        order = self._order_or_park(e, e.ord_no)
+        order = self._orders.get(e.ord_no)  # _order_or_park, inline on the hot paths
         if order is None:
+            self._park(e, e.ord_no)
             return None
-        if order._confirmed or (TERMINAL_MASK >> order._st) & 1:
+        st = order._st
+        if order._confirmed or (TERMINAL_MASK >> st) & 1:
             return order  # duplicate, or stale after the end: ignored
-        dst = derive_state(order._st, True, order._q, order._f, order._c, order._m, order._l)
-        self._edge(e, order, CONFIRM, dst)
+        dst = derive_state(st, True, order._q, order._f, order._c, order._m, order._l)
+        if not (ALLOWED[CONFIRM][st] >> dst) & 1:
+            self._edge(e, order, CONFIRM, dst)
         order._confirmed = True
         order._st = dst
-        self._take(e)
+        if self._record:
+            self._sink(e)
         return order
 
     def _filled(self, e: ev.OrderFilled) -> Order | None:
@@ -664,7 +667,7 @@ class OrderBook:
         order = self._orders.get(e.orig_ord_no)
         if decision is None:
             # A recorded request (a replay, a journal) was decided at its time: no hours check.
-            decision = self._decide(e.orig_ord_no, e.qty, None, False, modify=False)
+            decision = self._decide(e.orig_ord_no, e.qty, None, False, False)
         if order is None:
             raise CancelRefused(decision)
         for known in order._cancels or ():
@@ -756,8 +759,9 @@ class OrderBook:
             record.cancel_no = cancel_no
 
     def _cancel_accepted(self, e: ev.CancelAccepted) -> Order | None:
-        order = self._order_or_park(e, e.orig_ord_no)
+        order = self._orders.get(e.orig_ord_no)  # _order_or_park, inline on the hot paths
         if order is None:
+            self._park(e, e.orig_ord_no)
             return None
         record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.cancel_no == e.ord_no:
@@ -794,13 +798,16 @@ class OrderBook:
             raise _bad(e, f"cancel request {record.request_id!r} was already answered")
         # Pending, or rejected before its number was known (the acceptance came late).
         record.accepted = e.qty
-        self._bind(record, e.ord_no)
-        self._take(e)
+        if not record.cancel_no:  # _bind (e.ord_no is never empty)
+            record.cancel_no = e.ord_no
+        if self._record:
+            self._sink(e)
         return order
 
     def _cancel_confirmed(self, e: ev.CancelConfirmed) -> Order | None:
-        order = self._order_or_park(e, e.orig_ord_no)
+        order = self._orders.get(e.orig_ord_no)  # _order_or_park, inline on the hot paths
         if order is None:
+            self._park(e, e.orig_ord_no)
             return None
         record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.status == CONFIRMED_CANCEL:
@@ -821,7 +828,8 @@ class OrderBook:
         dst = derive_state(
             order._st, True, order._q, order._f, order._c + moved, order._m, leaves - moved
         )
-        self._edge(e, order, CANCEL, dst)
+        if not (ALLOWED[CANCEL][order._st] >> dst) & 1:
+            self._edge(e, order, CANCEL, dst)
         # Commit.
         if record is None:
             record = CancelRecord("", e.orig_ord_no, e.qty)
@@ -833,7 +841,8 @@ class OrderBook:
                 f"cancel {e.ord_no} of {moved} was not requested by this book",
                 e,
             )
-        self._bind(record, e.ord_no)
+        if not record.cancel_no:  # _bind (e.ord_no is never empty)
+            record.cancel_no = e.ord_no
         record.answer = e.qty
         self._settle(order, record, CONFIRMED_CANCEL)
         order._c += moved
@@ -841,7 +850,8 @@ class OrderBook:
         if moved:
             order._confirmed = True
         order._st = dst
-        self._take(e)
+        if self._record:
+            self._sink(e)
         if not cancel_all and e.qty > leaves:
             self._anomaly(
                 AnomalyKind.CANCEL_CLAMPED,
@@ -916,7 +926,7 @@ class OrderBook:
         """Reserve the shares of modify request ``e`` (``decision``: already made, if any)."""
         order = self._orders.get(e.orig_ord_no)
         if decision is None:
-            decision = self._decide(e.orig_ord_no, e.qty, None, False, modify=True)
+            decision = self._decide(e.orig_ord_no, e.qty, None, False, True)
         if order is None:
             raise ModifyRefused(decision, e.price)
         for known in order._cancels or ():
@@ -994,7 +1004,7 @@ class OrderBook:
         cancel does not block a modify of other shares. Changes nothing.
         """
         self._need_time(at)
-        return self._decide(ord_no, qty, at, False, modify=True)
+        return self._decide(ord_no, qty, at, False, True)
 
     def request_modify(
         self,
@@ -1012,7 +1022,7 @@ class OrderBook:
         shares it is about to move. Raise :class:`engine.ModifyRefused` when not allowed.
         """
         self._need_time(at)
-        decision = self._decide(ord_no, qty, at, False, modify=True)
+        decision = self._decide(ord_no, qty, at, False, True)
         if not decision.allowed:
             raise ModifyRefused(decision, price)
         n = 0 if decision.cancel_all else decision.qty
@@ -1025,9 +1035,11 @@ class OrderBook:
         )
 
     def _next_request_id(self, order: Order) -> str:
-        taken = {r.request_id for r in order._cancels or ()}
         seq = self._request_seq + 1
         request_id = f"R{seq:07d}"
+        if order._cancels is None:
+            return request_id
+        taken = {r.request_id for r in order._cancels}
         while request_id in taken:  # only if someone applied their own ids of this form
             seq += 1
             request_id = f"R{seq:07d}"
@@ -1051,7 +1063,7 @@ class OrderBook:
         EXCEEDS_CANCELLABLE. Shares reserved by pending modifies are not cancellable.
         """
         self._need_time(at)
-        return self._decide(ord_no, qty, at, clamp, modify=False)
+        return self._decide(ord_no, qty, at, clamp, False)
 
     def _need_time(self, at: datetime | None) -> None:
         """Refuse a decision without ``at`` on a book that checks market hours."""
@@ -1062,11 +1074,11 @@ class OrderBook:
             )
 
     def _decide(
-        self, ord_no: str, qty: int | str, at: datetime | None, clamp: bool, *, modify: bool
+        self, ord_no: str, qty: int | str, at: datetime | None, clamp: bool, modify: bool
     ) -> CancelDecision:
         if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
             raise InvalidTime(f"at must be a timezone-aware datetime, not {at!r}")
-        n = parse_cancel_qty(qty)
+        n = qty if type(qty) is int and 0 <= qty <= _MAX_QTY else parse_cancel_qty(qty)
         if n is None:
             return CancelDecision.refuse(ord_no, qty, Refusal.INVALID_QUANTITY)
         order = self._orders.get(ord_no) if type(ord_no) is str else None
@@ -1089,8 +1101,9 @@ class OrderBook:
             and not calendar.accepts_cancel(order._exchange, at)
         ):
             return CancelDecision.refuse(ord_no, qty, Refusal.MARKET_CLOSED, cancel_all=n == 0)
-        cancellable = order.cancellable_qty
-        if cancellable == 0:
+        # order.cancellable_qty, inline: neither cancel-all pending nor terminal here
+        cancellable = 0 if order._mall else order._l - order._p - order._pm
+        if cancellable <= 0:
             return CancelDecision.refuse(
                 ord_no, qty, Refusal.NOTHING_CANCELLABLE, cancel_all=n == 0
             )
@@ -1128,8 +1141,9 @@ class OrderBook:
         Raise :class:`engine.CancelRefused` (carrying the decision) when it is not allowed;
         nothing is reserved then. The reservation lasts until the broker confirms or rejects.
         """
-        self._need_time(at)
-        decision = self._decide(ord_no, qty, at, clamp, modify=False)  # the only decision made
+        if at is None and self.calendar is not None:
+            self._need_time(at)  # raises
+        decision = self._decide(ord_no, qty, at, clamp, False)  # the only decision made
         if not decision.allowed:
             raise CancelRefused(decision)
         n = 0 if decision.cancel_all else decision.qty
@@ -1138,7 +1152,12 @@ class OrderBook:
         event = ev.CancelRequested(ord_no, request_id, n, ts=ts)
         if ts is not None and not isinstance(ts, datetime):  # the only field from the caller
             raise _bad(event, f"ts must be a datetime or None, not {ts!r}")
-        self._cancel_requested(event, decision)
+        # What _cancel_requested would check again holds: the decision allowed it, and the id
+        # is new to the order. So reserve directly.
+        self._reserve(order, CancelRecord(request_id, ord_no, n))
+        self._request_seq += 1
+        if self._record:
+            self._sink(event)
         return CancelRequest(
             request_id, ord_no, order._stk_cd, order._exchange, n, n == 0, decision
         )

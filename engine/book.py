@@ -205,25 +205,38 @@ _TESTS = (
 )
 
 
-def _compile(schema: tuple[tuple[str, int], ...]) -> Callable[[Any], bool]:
-    """Return a function saying whether an event passes ``schema`` (what :func:`_validate` checks).
+_Handler = Callable[["OrderBook", Any], "Order | None"]
 
-    One straight expression per event class instead of a loop over the fields: the book's hot
-    path. On False, :func:`_validate` finds the field and raises the precise error.
+
+def _compile(cls: type, handler: _Handler) -> _Handler:
+    """Return ``handler`` behind the check of ``_SCHEMA[cls]`` (what :func:`_validate` checks).
+
+    One straight expression per event class instead of a loop over the fields, in the same
+    function as the call of the handler: the book's hot path. When it fails,
+    :func:`_validate` finds the field and raises the precise error.
     """
+    schema = _SCHEMA[cls]
     names = [f"f{i}" for i in range(len(schema))]
     loads = "".join(f"    {v} = e.{name}\n" for v, (name, _) in zip(names, schema, strict=True))
     tests = [_TESTS[kind].format(v=v) for v, (_, kind) in zip(names, schema, strict=True)]
     tests.append("(ts is None or isinstance(ts, datetime))")
-    source = f"def check(e):\n{loads}    ts = e.ts\n    return {' and '.join(tests)}\n"
-    scope: dict[str, Any] = {"MAX": _MAX_QTY, "Side": Side, "datetime": datetime}
-    exec(compile(source, f"<check of {len(schema)} fields>", "exec"), scope)
-    check: Callable[[Any], bool] = scope["check"]
-    return check
-
-
-#: The compiled check of each event class (see :func:`_compile`).
-_CHECKS: dict[type, Callable[[Any], bool]] = {cls: _compile(s) for cls, s in _SCHEMA.items()}
+    source = (
+        f"def enter(book, e):\n{loads}    ts = e.ts\n"
+        f"    if not ({' and '.join(tests)}):\n"
+        "        validate(e, schema)  # raises, naming the field\n"
+        "    return handler(book, e)\n"
+    )
+    scope: dict[str, Any] = {
+        "MAX": _MAX_QTY,
+        "Side": Side,
+        "datetime": datetime,
+        "validate": _validate,
+        "schema": schema,
+        "handler": handler,
+    }
+    exec(compile(source, f"<checked {cls.__name__}>", "exec"), scope)
+    enter: _Handler = scope["enter"]
+    return enter
 
 
 class OrderBook:
@@ -248,7 +261,6 @@ class OrderBook:
         "_anomalies",
         "_arrivals",
         "_events",
-        "_handlers",
         "_orders",
         "_parked",
         "_parked_count",
@@ -285,22 +297,6 @@ class OrderBook:
             self._events.append if journal is True or journal is False else journal
         )
         self._record = journal is not False
-        self._handlers: dict[type, Callable[[Any], Order | None]] = {
-            ev.OrderAccepted: self._accepted,
-            ev.OrderConfirmed: self._confirmed,
-            ev.OrderFilled: self._filled,
-            ev.OrderRejected: self._rejected,
-            ev.CancelRequested: self._cancel_requested,
-            ev.CancelAccepted: self._cancel_accepted,
-            ev.CancelConfirmed: self._cancel_confirmed,
-            ev.CancelRejected: self._cancel_rejected,
-            ev.OrderAmended: self._amended,
-            ev.OrderExpired: self._expired,
-            ev.CancelOutcomeUnknown: self._cancel_unknown,
-            ev.ModifyRequested: self._modify_requested,
-            ev.ModifyAccepted: self._modify_accepted,
-            ev.ModifyRejected: self._modify_rejected,
-        }
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -364,13 +360,11 @@ class OrderBook:
         exactly as it was) and :class:`engine.ParkingFull` when it would have to be parked but
         the bound is reached. A duplicate of an event already taken changes nothing.
         """
-        cls = type(event)
-        handler = self._handlers.get(cls)
-        if handler is None:
-            raise InvalidEvent(f"not an engine event: {event!r}", event=event)
-        if not _CHECKS[cls](event):
-            _validate(event, _SCHEMA[cls])  # raises, naming the field
-        return handler(event)
+        try:
+            enter = _ENTRIES[type(event)]  # the event's checks, then its handler
+        except KeyError:
+            raise InvalidEvent(f"not an engine event: {event!r}", event=event) from None
+        return enter(self, event)
 
     def _take(self, event: ev.Event) -> None:
         if self._record:
@@ -403,7 +397,7 @@ class OrderBook:
         try:
             for _, event in waiting:
                 try:
-                    self._handlers[type(event)](event)
+                    _HANDLERS[type(event)](self, event)  # checked when it was parked
                 except InvalidEvent as exc:
                     self._anomaly(AnomalyKind.PARKED_EVENT_REFUSED, ord_no, str(exc), event)
         finally:
@@ -1148,13 +1142,25 @@ class OrderBook:
             raise CancelRefused(decision)
         n = 0 if decision.cancel_all else decision.qty
         order = self._orders[ord_no]
-        request_id = self._next_request_id(order)
+        cancels = order._cancels
+        if cancels is None:  # the first request of the order: no id of its own to avoid
+            request_id = f"R{self._request_seq + 1:07d}"
+        else:
+            request_id = self._next_request_id(order)
         event = ev.CancelRequested(ord_no, request_id, n, ts=ts)
         if ts is not None and not isinstance(ts, datetime):  # the only field from the caller
             raise _bad(event, f"ts must be a datetime or None, not {ts!r}")
         # What _cancel_requested would check again holds: the decision allowed it, and the id
-        # is new to the order. So reserve directly.
-        self._reserve(order, CancelRecord(request_id, ord_no, n))
+        # is new to the order. So reserve directly (_reserve, inline).
+        record = CancelRecord(request_id, ord_no, n)
+        if cancels is None:
+            order._cancels = [record]
+        else:
+            cancels.append(record)
+        if n:
+            order._p += n
+        else:
+            order._all = True
         self._request_seq += 1
         if self._record:
             self._sink(event)
@@ -1174,6 +1180,27 @@ class OrderBook:
         from engine.frames import events_frame
 
         return events_frame(self._events)
+
+
+#: Each event class's handler (unbound: called with the book).
+_HANDLERS: dict[type, _Handler] = {
+    ev.OrderAccepted: OrderBook._accepted,
+    ev.OrderConfirmed: OrderBook._confirmed,
+    ev.OrderFilled: OrderBook._filled,
+    ev.OrderRejected: OrderBook._rejected,
+    ev.CancelRequested: OrderBook._cancel_requested,
+    ev.CancelAccepted: OrderBook._cancel_accepted,
+    ev.CancelConfirmed: OrderBook._cancel_confirmed,
+    ev.CancelRejected: OrderBook._cancel_rejected,
+    ev.OrderAmended: OrderBook._amended,
+    ev.OrderExpired: OrderBook._expired,
+    ev.CancelOutcomeUnknown: OrderBook._cancel_unknown,
+    ev.ModifyRequested: OrderBook._modify_requested,
+    ev.ModifyAccepted: OrderBook._modify_accepted,
+    ev.ModifyRejected: OrderBook._modify_rejected,
+}
+#: What :meth:`OrderBook.apply` calls for each event class: its checks, then its handler.
+_ENTRIES: dict[type, _Handler] = {cls: _compile(cls, h) for cls, h in _HANDLERS.items()}
 
 
 def _newer(a: str, b: str) -> bool:

@@ -23,6 +23,7 @@ from engine.order import (
     CONFIRMED_CANCEL,
     FILL_MASK,
     FILLED_I,
+    PARTIAL_I,
     PENDING,
     REJECTED_CANCEL,
     REJECTED_I,
@@ -497,10 +498,15 @@ class OrderBook:
         leaves -= qty - late
         cancelled -= late
         filled = order._f + qty
-        dst = derive_state(
-            order._st, order._confirmed, order._q, filled, cancelled, order._m, leaves
+        st = order._st
+        # derive_state, whose first answer is the usual one: shares still open after a fill
+        # (the order is not REJECTED here) make it PARTIALLY_FILLED.
+        dst = (
+            PARTIAL_I
+            if leaves > 0
+            else derive_state(st, order._confirmed, order._q, filled, cancelled, order._m, leaves)
         )
-        if not (ALLOWED[FILL][order._st] >> dst) & 1:
+        if not (ALLOWED[FILL][st] >> dst) & 1:
             self._edge(e, order, FILL, dst)
         order._f = filled
         order._l = leaves
@@ -816,13 +822,13 @@ class OrderBook:
         if record is not None and record.status == REJECTED_CANCEL:
             raise _bad(e, f"cancel {e.ord_no} was rejected before: cannot be confirmed now")
         # 0 reports "all that was open"; a cancel-all takes whatever is open at confirmation.
-        cancel_all = e.qty == 0 or (record is not None and record.cancel_all)
+        qty = e.qty
+        cancel_all = qty == 0 or (record is not None and record.cancel_all)
         leaves = order._l
-        moved = leaves if e.qty == 0 else min(e.qty, leaves)
-        dst = derive_state(
-            order._st, True, order._q, order._f, order._c + moved, order._m, leaves - moved
-        )
-        if not (ALLOWED[CANCEL][order._st] >> dst) & 1:
+        moved = leaves if qty == 0 or qty > leaves else qty
+        st = order._st
+        dst = derive_state(st, True, order._q, order._f, order._c + moved, order._m, leaves - moved)
+        if not (ALLOWED[CANCEL][st] >> dst) & 1:
             self._edge(e, order, CANCEL, dst)
         # Commit.
         if record is None:

@@ -706,7 +706,12 @@ class OrderBook:
         record.status = status
         p = pm = 0
         cancel_all = modify_all = False
-        for r in order._cancels or ():
+        cancels = order._cancels
+        if status != PENDING and cancels is not None and len(cancels) == 1:  # only ``record``
+            order._p = order._pm = 0
+            order._all = order._mall = False
+            return
+        for r in cancels or ():
             if r.status == PENDING:
                 if r.modify:
                     if r.cancel_all:
@@ -730,6 +735,14 @@ class OrderBook:
         ``qty`` is given); an answer with no number at all may also answer a numbered one.
         """
         records = order._cancels or ()
+        if len(records) == 1 and request_id:  # the usual case, what the loops below find
+            record = records[0]
+            if (
+                record.request_id == request_id
+                and not record.modify
+                and (not record.cancel_no or record.cancel_no == cancel_no)
+            ):
+                return record
         if cancel_no:
             for record in records:
                 if record.cancel_no == cancel_no and not record.modify:

@@ -13,9 +13,11 @@ The baseline runs the same stream over --baseline-orders orders (default: as man
 
 Then the head-to-head with NautilusTrader (``benchmarks/_nautilus_peer.py`` describes the stream:
 seven operations per order, events built inside the timed loop, the engine's journal on): the
-rounds alternate between the two (which goes first alternates too), and it prints the median
-and range of each one's operations per second, their ratio, and the memory per order of each,
-measured in a fresh process each: Python allocations (tracemalloc) and the growth of the
+rounds alternate between the two (which goes first alternates too; each one's objects are
+checked and dropped before the next runs, and the garbage collector is on for both, with
+Python's default settings, as in a live process), and it prints the median and range of each
+one's operations per second, their ratio, and the memory per order of each, measured in a
+fresh process each: Python allocations (tracemalloc) and the growth of the
 resident set (which also sees memory allocated outside Python, as NautilusTrader's Rust core
 does). NautilusTrader is optional: ``pip install 'kiwoom-order-engine[bench]'``; without it
 this part says how to install it and the rest runs.
@@ -206,15 +208,14 @@ def head_to_head(n: int, rounds: int) -> None:
     rates: dict[str, list[float]] = {name: [] for name in names}
     for round_no in range(rounds):
         order = names if round_no % 2 == 0 else names[::-1]
-        results = {}
         for name in order:
             gc.collect()
             secs, kept = peer.PEERS[name](n)
             rates[name].append(ops / secs)
-            results[name] = kept
+            # Checked and dropped at once: each peer runs on the same heap, not on the other's
+            # objects (which its garbage collections would otherwise walk through).
+            peer.CHECKS[name](kept)
             del kept
-        peer.check(results["engine"], results["nautilus"])
-        del results
     engine, theirs = rates["engine"], rates["nautilus"]
     print(
         f"vs NautilusTrader {nautilus_trader.__version__} (LimitOrder.apply), {n:,} orders x "

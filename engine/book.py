@@ -23,6 +23,7 @@ from engine.order import (
     CONFIRMED_CANCEL,
     FILL_MASK,
     FILLED_I,
+    PARTIAL_I,
     PENDING,
     REJECTED_CANCEL,
     REJECTED_I,
@@ -205,27 +206,38 @@ _TESTS = (
 )
 
 
-def _compile(schema: tuple[tuple[str, int], ...]) -> Callable[[Any], bool]:
-    """Return a function saying whether an event passes ``schema`` (what :func:`_validate` checks).
+_Handler = Callable[["OrderBook", Any], "Order | None"]
 
-    One straight expression per event class instead of a loop over the fields: the book's hot
-    path. On False, :func:`_validate` finds the field and raises the precise error.
+
+def _compile(cls: type, handler: _Handler) -> _Handler:
+    """Return ``handler`` behind the check of ``_SCHEMA[cls]`` (what :func:`_validate` checks).
+
+    One straight expression per event class instead of a loop over the fields, in the same
+    function as the call of the handler: the book's hot path. When it fails,
+    :func:`_validate` finds the field and raises the precise error.
     """
+    schema = _SCHEMA[cls]
     names = [f"f{i}" for i in range(len(schema))]
     loads = "".join(f"    {v} = e.{name}\n" for v, (name, _) in zip(names, schema, strict=True))
     tests = [_TESTS[kind].format(v=v) for v, (_, kind) in zip(names, schema, strict=True)]
     tests.append("(ts is None or isinstance(ts, datetime))")
     source = (
-        f"def check(e):\n{loads}    ts = getattr(e, 'ts', None)\n    return {' and '.join(tests)}\n"
+        f"def enter(book, e):\n{loads}    ts = e.ts\n"
+        f"    if not ({' and '.join(tests)}):\n"
+        "        validate(e, schema)  # raises, naming the field\n"
+        "    return handler(book, e)\n"
     )
-    scope: dict[str, Any] = {"MAX": _MAX_QTY, "Side": Side, "datetime": datetime}
-    exec(compile(source, f"<check of {len(schema)} fields>", "exec"), scope)
-    check: Callable[[Any], bool] = scope["check"]
-    return check
-
-
-#: The compiled check of each event class (see :func:`_compile`).
-_CHECKS: dict[type, Callable[[Any], bool]] = {cls: _compile(s) for cls, s in _SCHEMA.items()}
+    scope: dict[str, Any] = {
+        "MAX": _MAX_QTY,
+        "Side": Side,
+        "datetime": datetime,
+        "validate": _validate,
+        "schema": schema,
+        "handler": handler,
+    }
+    exec(compile(source, f"<checked {cls.__name__}>", "exec"), scope)
+    enter: _Handler = scope["enter"]
+    return enter
 
 
 class OrderBook:
@@ -250,7 +262,6 @@ class OrderBook:
         "_anomalies",
         "_arrivals",
         "_events",
-        "_handlers",
         "_orders",
         "_parked",
         "_parked_count",
@@ -287,22 +298,6 @@ class OrderBook:
             self._events.append if journal is True or journal is False else journal
         )
         self._record = journal is not False
-        self._handlers: dict[type, Callable[[Any], Order | None]] = {
-            ev.OrderAccepted: self._accepted,
-            ev.OrderConfirmed: self._confirmed,
-            ev.OrderFilled: self._filled,
-            ev.OrderRejected: self._rejected,
-            ev.CancelRequested: self._cancel_requested,
-            ev.CancelAccepted: self._cancel_accepted,
-            ev.CancelConfirmed: self._cancel_confirmed,
-            ev.CancelRejected: self._cancel_rejected,
-            ev.OrderAmended: self._amended,
-            ev.OrderExpired: self._expired,
-            ev.CancelOutcomeUnknown: self._cancel_unknown,
-            ev.ModifyRequested: self._modify_requested,
-            ev.ModifyAccepted: self._modify_accepted,
-            ev.ModifyRejected: self._modify_rejected,
-        }
 
     # -- reading -------------------------------------------------------------------------------
     @property
@@ -366,13 +361,11 @@ class OrderBook:
         exactly as it was) and :class:`engine.ParkingFull` when it would have to be parked but
         the bound is reached. A duplicate of an event already taken changes nothing.
         """
-        cls = type(event)
-        handler = self._handlers.get(cls)
-        if handler is None:
-            raise InvalidEvent(f"not an engine event: {event!r}", event=event)
-        if not _CHECKS[cls](event):
-            _validate(event, _SCHEMA[cls])  # raises, naming the field
-        return handler(event)
+        try:
+            enter = _ENTRIES[type(event)]  # the event's checks, then its handler
+        except KeyError:
+            raise InvalidEvent(f"not an engine event: {event!r}", event=event) from None
+        return enter(self, event)
 
     def _take(self, event: ev.Event) -> None:
         if self._record:
@@ -405,7 +398,7 @@ class OrderBook:
         try:
             for _, event in waiting:
                 try:
-                    self._handlers[type(event)](event)
+                    _HANDLERS[type(event)](self, event)  # checked when it was parked
                 except InvalidEvent as exc:
                     self._anomaly(AnomalyKind.PARKED_EVENT_REFUSED, ord_no, str(exc), event)
         finally:
@@ -439,22 +432,27 @@ class OrderBook:
             raise _bad(e, f"conflicts with the known order {order!r}", e.ord_no)
         order = Order(e.ord_no, e.stk_cd, e.side, e.exchange, e.qty, e.price)
         self._orders[e.ord_no] = order
-        self._take(e)
+        if self._record:  # _take, inline on the hot paths
+            self._sink(e)
         if self._parked:
             self._release(e.ord_no)
         return order
 
     def _confirmed(self, e: ev.OrderConfirmed) -> Order | None:
-        order = self._order_or_park(e, e.ord_no)
+        order = self._orders.get(e.ord_no)  # _order_or_park, inline on the hot paths
         if order is None:
+            self._park(e, e.ord_no)
             return None
-        if order._confirmed or (TERMINAL_MASK >> order._st) & 1:
+        st = order._st
+        if order._confirmed or (TERMINAL_MASK >> st) & 1:
             return order  # duplicate, or stale after the end: ignored
-        dst = derive_state(order._st, True, order._q, order._f, order._c, order._m, order._l)
-        self._edge(e, order, CONFIRM, dst)
+        dst = derive_state(st, True, order._q, order._f, order._c, order._m, order._l)
+        if not (ALLOWED[CONFIRM][st] >> dst) & 1:
+            self._edge(e, order, CONFIRM, dst)
         order._confirmed = True
         order._st = dst
-        self._take(e)
+        if self._record:
+            self._sink(e)
         return order
 
     def _filled(self, e: ev.OrderFilled) -> Order | None:
@@ -500,10 +498,15 @@ class OrderBook:
         leaves -= qty - late
         cancelled -= late
         filled = order._f + qty
-        dst = derive_state(
-            order._st, order._confirmed, order._q, filled, cancelled, order._m, leaves
+        st = order._st
+        # derive_state, whose first answer is the usual one: shares still open after a fill
+        # (the order is not REJECTED here) make it PARTIALLY_FILLED.
+        dst = (
+            PARTIAL_I
+            if leaves > 0
+            else derive_state(st, order._confirmed, order._q, filled, cancelled, order._m, leaves)
         )
-        if not (ALLOWED[FILL][order._st] >> dst) & 1:
+        if not (ALLOWED[FILL][st] >> dst) & 1:
             self._edge(e, order, FILL, dst)
         order._f = filled
         order._l = leaves
@@ -664,7 +667,7 @@ class OrderBook:
         order = self._orders.get(e.orig_ord_no)
         if decision is None:
             # A recorded request (a replay, a journal) was decided at its time: no hours check.
-            decision = self._decide(e.orig_ord_no, e.qty, None, False, modify=False)
+            decision = self._decide(e.orig_ord_no, e.qty, None, False, False)
         if order is None:
             raise CancelRefused(decision)
         for known in order._cancels or ():
@@ -703,7 +706,12 @@ class OrderBook:
         record.status = status
         p = pm = 0
         cancel_all = modify_all = False
-        for r in order._cancels or ():
+        cancels = order._cancels
+        if status != PENDING and cancels is not None and len(cancels) == 1:  # only ``record``
+            order._p = order._pm = 0
+            order._all = order._mall = False
+            return
+        for r in cancels or ():
             if r.status == PENDING:
                 if r.modify:
                     if r.cancel_all:
@@ -727,6 +735,14 @@ class OrderBook:
         ``qty`` is given); an answer with no number at all may also answer a numbered one.
         """
         records = order._cancels or ()
+        if len(records) == 1 and request_id:  # the usual case, what the loops below find
+            record = records[0]
+            if (
+                record.request_id == request_id
+                and not record.modify
+                and (not record.cancel_no or record.cancel_no == cancel_no)
+            ):
+                return record
         if cancel_no:
             for record in records:
                 if record.cancel_no == cancel_no and not record.modify:
@@ -756,8 +772,9 @@ class OrderBook:
             record.cancel_no = cancel_no
 
     def _cancel_accepted(self, e: ev.CancelAccepted) -> Order | None:
-        order = self._order_or_park(e, e.orig_ord_no)
+        order = self._orders.get(e.orig_ord_no)  # _order_or_park, inline on the hot paths
         if order is None:
+            self._park(e, e.orig_ord_no)
             return None
         record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.cancel_no == e.ord_no:
@@ -794,13 +811,16 @@ class OrderBook:
             raise _bad(e, f"cancel request {record.request_id!r} was already answered")
         # Pending, or rejected before its number was known (the acceptance came late).
         record.accepted = e.qty
-        self._bind(record, e.ord_no)
-        self._take(e)
+        if not record.cancel_no:  # _bind (e.ord_no is never empty)
+            record.cancel_no = e.ord_no
+        if self._record:
+            self._sink(e)
         return order
 
     def _cancel_confirmed(self, e: ev.CancelConfirmed) -> Order | None:
-        order = self._order_or_park(e, e.orig_ord_no)
+        order = self._orders.get(e.orig_ord_no)  # _order_or_park, inline on the hot paths
         if order is None:
+            self._park(e, e.orig_ord_no)
             return None
         record = self._match(e, order, e.request_id, e.ord_no, e.qty)
         if record is not None and record.status == CONFIRMED_CANCEL:
@@ -815,13 +835,14 @@ class OrderBook:
         if record is not None and record.status == REJECTED_CANCEL:
             raise _bad(e, f"cancel {e.ord_no} was rejected before: cannot be confirmed now")
         # 0 reports "all that was open"; a cancel-all takes whatever is open at confirmation.
-        cancel_all = e.qty == 0 or (record is not None and record.cancel_all)
+        qty = e.qty
+        cancel_all = qty == 0 or (record is not None and record.cancel_all)
         leaves = order._l
-        moved = leaves if e.qty == 0 else min(e.qty, leaves)
-        dst = derive_state(
-            order._st, True, order._q, order._f, order._c + moved, order._m, leaves - moved
-        )
-        self._edge(e, order, CANCEL, dst)
+        moved = leaves if qty == 0 or qty > leaves else qty
+        st = order._st
+        dst = derive_state(st, True, order._q, order._f, order._c + moved, order._m, leaves - moved)
+        if not (ALLOWED[CANCEL][st] >> dst) & 1:
+            self._edge(e, order, CANCEL, dst)
         # Commit.
         if record is None:
             record = CancelRecord("", e.orig_ord_no, e.qty)
@@ -833,7 +854,8 @@ class OrderBook:
                 f"cancel {e.ord_no} of {moved} was not requested by this book",
                 e,
             )
-        self._bind(record, e.ord_no)
+        if not record.cancel_no:  # _bind (e.ord_no is never empty)
+            record.cancel_no = e.ord_no
         record.answer = e.qty
         self._settle(order, record, CONFIRMED_CANCEL)
         order._c += moved
@@ -841,7 +863,8 @@ class OrderBook:
         if moved:
             order._confirmed = True
         order._st = dst
-        self._take(e)
+        if self._record:
+            self._sink(e)
         if not cancel_all and e.qty > leaves:
             self._anomaly(
                 AnomalyKind.CANCEL_CLAMPED,
@@ -916,7 +939,7 @@ class OrderBook:
         """Reserve the shares of modify request ``e`` (``decision``: already made, if any)."""
         order = self._orders.get(e.orig_ord_no)
         if decision is None:
-            decision = self._decide(e.orig_ord_no, e.qty, None, False, modify=True)
+            decision = self._decide(e.orig_ord_no, e.qty, None, False, True)
         if order is None:
             raise ModifyRefused(decision, e.price)
         for known in order._cancels or ():
@@ -994,7 +1017,7 @@ class OrderBook:
         cancel does not block a modify of other shares. Changes nothing.
         """
         self._need_time(at)
-        return self._decide(ord_no, qty, at, False, modify=True)
+        return self._decide(ord_no, qty, at, False, True)
 
     def request_modify(
         self,
@@ -1012,7 +1035,7 @@ class OrderBook:
         shares it is about to move. Raise :class:`engine.ModifyRefused` when not allowed.
         """
         self._need_time(at)
-        decision = self._decide(ord_no, qty, at, False, modify=True)
+        decision = self._decide(ord_no, qty, at, False, True)
         if not decision.allowed:
             raise ModifyRefused(decision, price)
         n = 0 if decision.cancel_all else decision.qty
@@ -1025,9 +1048,11 @@ class OrderBook:
         )
 
     def _next_request_id(self, order: Order) -> str:
-        taken = {r.request_id for r in order._cancels or ()}
         seq = self._request_seq + 1
         request_id = f"R{seq:07d}"
+        if order._cancels is None:
+            return request_id
+        taken = {r.request_id for r in order._cancels}
         while request_id in taken:  # only if someone applied their own ids of this form
             seq += 1
             request_id = f"R{seq:07d}"
@@ -1051,7 +1076,7 @@ class OrderBook:
         EXCEEDS_CANCELLABLE. Shares reserved by pending modifies are not cancellable.
         """
         self._need_time(at)
-        return self._decide(ord_no, qty, at, clamp, modify=False)
+        return self._decide(ord_no, qty, at, clamp, False)
 
     def _need_time(self, at: datetime | None) -> None:
         """Refuse a decision without ``at`` on a book that checks market hours."""
@@ -1062,11 +1087,11 @@ class OrderBook:
             )
 
     def _decide(
-        self, ord_no: str, qty: int | str, at: datetime | None, clamp: bool, *, modify: bool
+        self, ord_no: str, qty: int | str, at: datetime | None, clamp: bool, modify: bool
     ) -> CancelDecision:
         if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
             raise InvalidTime(f"at must be a timezone-aware datetime, not {at!r}")
-        n = parse_cancel_qty(qty)
+        n = qty if type(qty) is int and 0 <= qty <= _MAX_QTY else parse_cancel_qty(qty)
         if n is None:
             return CancelDecision.refuse(ord_no, qty, Refusal.INVALID_QUANTITY)
         order = self._orders.get(ord_no) if type(ord_no) is str else None
@@ -1089,8 +1114,9 @@ class OrderBook:
             and not calendar.accepts_cancel(order._exchange, at)
         ):
             return CancelDecision.refuse(ord_no, qty, Refusal.MARKET_CLOSED, cancel_all=n == 0)
-        cancellable = order.cancellable_qty
-        if cancellable == 0:
+        # order.cancellable_qty, inline: neither cancel-all pending nor terminal here
+        cancellable = 0 if order._mall else order._l - order._p - order._pm
+        if cancellable <= 0:
             return CancelDecision.refuse(
                 ord_no, qty, Refusal.NOTHING_CANCELLABLE, cancel_all=n == 0
             )
@@ -1128,17 +1154,35 @@ class OrderBook:
         Raise :class:`engine.CancelRefused` (carrying the decision) when it is not allowed;
         nothing is reserved then. The reservation lasts until the broker confirms or rejects.
         """
-        self._need_time(at)
-        decision = self._decide(ord_no, qty, at, clamp, modify=False)  # the only decision made
+        if at is None and self.calendar is not None:
+            self._need_time(at)  # raises
+        decision = self._decide(ord_no, qty, at, clamp, False)  # the only decision made
         if not decision.allowed:
             raise CancelRefused(decision)
         n = 0 if decision.cancel_all else decision.qty
         order = self._orders[ord_no]
-        request_id = self._next_request_id(order)
+        cancels = order._cancels
+        if cancels is None:  # the first request of the order: no id of its own to avoid
+            request_id = f"R{self._request_seq + 1:07d}"
+        else:
+            request_id = self._next_request_id(order)
         event = ev.CancelRequested(ord_no, request_id, n, ts=ts)
         if ts is not None and not isinstance(ts, datetime):  # the only field from the caller
             raise _bad(event, f"ts must be a datetime or None, not {ts!r}")
-        self._cancel_requested(event, decision)
+        # What _cancel_requested would check again holds: the decision allowed it, and the id
+        # is new to the order. So reserve directly (_reserve, inline).
+        record = CancelRecord(request_id, ord_no, n)
+        if cancels is None:
+            order._cancels = [record]
+        else:
+            cancels.append(record)
+        if n:
+            order._p += n
+        else:
+            order._all = True
+        self._request_seq += 1
+        if self._record:
+            self._sink(event)
         return CancelRequest(
             request_id, ord_no, order._stk_cd, order._exchange, n, n == 0, decision
         )
@@ -1155,6 +1199,27 @@ class OrderBook:
         from engine.frames import events_frame
 
         return events_frame(self._events)
+
+
+#: Each event class's handler (unbound: called with the book).
+_HANDLERS: dict[type, _Handler] = {
+    ev.OrderAccepted: OrderBook._accepted,
+    ev.OrderConfirmed: OrderBook._confirmed,
+    ev.OrderFilled: OrderBook._filled,
+    ev.OrderRejected: OrderBook._rejected,
+    ev.CancelRequested: OrderBook._cancel_requested,
+    ev.CancelAccepted: OrderBook._cancel_accepted,
+    ev.CancelConfirmed: OrderBook._cancel_confirmed,
+    ev.CancelRejected: OrderBook._cancel_rejected,
+    ev.OrderAmended: OrderBook._amended,
+    ev.OrderExpired: OrderBook._expired,
+    ev.CancelOutcomeUnknown: OrderBook._cancel_unknown,
+    ev.ModifyRequested: OrderBook._modify_requested,
+    ev.ModifyAccepted: OrderBook._modify_accepted,
+    ev.ModifyRejected: OrderBook._modify_rejected,
+}
+#: What :meth:`OrderBook.apply` calls for each event class: its checks, then its handler.
+_ENTRIES: dict[type, _Handler] = {cls: _compile(cls, h) for cls, h in _HANDLERS.items()}
 
 
 def _newer(a: str, b: str) -> bool:

@@ -7,6 +7,7 @@ from typing import Final
 
 import attrs
 
+from engine._fastinit import fast_init
 from engine.states import Refusal
 
 __all__ = [
@@ -37,6 +38,7 @@ def parse_cancel_qty(qty: object) -> int | None:
     return None
 
 
+@fast_init
 @attrs.frozen
 class CancelDecision:
     """What the engine says about cancelling ``qty`` shares of ``ord_no``.
@@ -79,6 +81,7 @@ class CancelDecision:
         return text
 
 
+@fast_init
 @attrs.frozen
 class CancelRequest:
     """A reserved cancel, ready to be sent: ``qty`` shares of ``orig_ord_no`` (0 = all open).
@@ -100,6 +103,7 @@ class CancelRequest:
         return str(self.qty)
 
 
+@fast_init
 @attrs.frozen
 class ModifyRequest:
     """A reserved modify, ready to be sent as kt10002: ``qty`` shares of ``orig_ord_no`` (0 =

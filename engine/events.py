@@ -13,6 +13,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
+from engine._fastinit import fast_init
 from engine.errors import EventDecodeError
 from engine.states import Side
 
@@ -297,6 +298,8 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         ModifyRejected,
     )
 }
+for _cls in EVENT_TYPES.values():  # events are built per fact: a cheaper, equivalent __init__
+    fast_init(_cls)
 
 
 def from_dict(data: dict[str, Any]) -> Event:

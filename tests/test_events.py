@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 
 from engine import EngineError, EventDecodeError, InvalidEvent, OrderBook, Side
 from engine import events as ev
+from engine._fastinit import fast_init
+from engine.decision import CancelDecision, CancelRequest, ModifyRequest
 
 KST = timezone(timedelta(hours=9), "KST")
 TS_KST = datetime(2024, 6, 3, 9, 30, 15, 123456, tzinfo=KST)
@@ -158,6 +161,52 @@ def test_events_are_frozen_values() -> None:
         event.qty = 6  # type: ignore[misc]
     assert event == ev.OrderFilled(NO, "F1", 5, 70_000)
     assert hash(event) == hash(ev.OrderFilled(NO, "F1", 5, 70_000))
+
+
+def _attrs_signature(cls: type) -> list[tuple[str, Any, Any]]:
+    """(name, kind, default) of each parameter attrs's own __init__ would take for ``cls``."""
+    out = []
+    for f in attrs.fields(cls):
+        kind = (
+            inspect.Parameter.KEYWORD_ONLY if f.kw_only else inspect.Parameter.POSITIONAL_OR_KEYWORD
+        )
+        default = inspect.Parameter.empty if f.default is attrs.NOTHING else f.default
+        out.append((f.name, kind, default))
+    return out
+
+
+VALUE_CLASSES = [*ev.EVENT_TYPES.values(), CancelDecision, CancelRequest, ModifyRequest]
+
+
+@pytest.mark.parametrize("cls", VALUE_CLASSES, ids=[c.__name__ for c in VALUE_CLASSES])
+def test_the_faster_constructors_take_what_attrs_would_and_stay_frozen(cls: type) -> None:
+    params = list(inspect.signature(cls).parameters.values())
+    assert [(p.name, p.kind, p.default) for p in params] == _attrs_signature(cls)
+    assert all(p.annotation is not inspect.Parameter.empty for p in params)
+    # Every field is stored where attrs reads it: by position, by keyword, defaults left out.
+    values = {f.name: object() for f in attrs.fields(cls)}
+    positional = [values[f.name] for f in attrs.fields(cls) if not f.kw_only]
+    keyword = {f.name: values[f.name] for f in attrs.fields(cls) if f.kw_only}
+    for made in (cls(*positional, **keyword), cls(**values)):
+        assert attrs.asdict(made, recurse=False) == values
+        name = attrs.fields(cls)[0].name
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(made, name, "changed")
+        assert attrs.asdict(made, recurse=False) == values
+    required = [f.name for f in attrs.fields(cls) if f.default is attrs.NOTHING]
+    with pytest.raises(TypeError, match=required[-1]):
+        cls(*positional[: len(required) - 1])
+    with pytest.raises(TypeError, match="unexpected"):
+        cls(*positional, nonsense=1, **keyword)
+
+
+def test_the_faster_constructor_refuses_what_it_cannot_build() -> None:
+    @attrs.frozen
+    class Checked:
+        qty: int = attrs.field(validator=attrs.validators.instance_of(int))
+
+    with pytest.raises(TypeError, match=r"Checked\.qty"):
+        fast_init(Checked)
 
 
 # -- apply() of malformed events ----------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import random
+import sys
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import Final, NamedTuple
@@ -201,21 +203,20 @@ def _ladder(start: int) -> _Ladder:
 
 
 class _Walk:
-    """The walk of :func:`random_walk`: an iterable of steps, each a new ``kind(bars)`` list.
+    """The walk of :func:`random_walk`: an iterable of steps, each a ``kind(bars)`` list.
 
-    Each bar takes 4 random bytes (its move, its reach, its volume), drawn from
-    ``random.Random(seed)`` a chunk of steps at a time. :meth:`skip` passes over steps without
-    making their bars: the harness's idle steps, in which no bar reaches a resting order.
+    The bars are made a chunk of steps at a time, symbol by symbol: for each, 4 random bytes a
+    bar (its move, its reach, two for its volume) drawn from ``random.Random(seed)``.
+    :meth:`skip` passes over the steps in which no bar reaches a resting order.
     """
 
     __slots__ = (
-        "_bytes",
         "_kind",
-        "_ladders",
         "_limit",
         "_named",
         "_names",
-        "_offset",
+        "_next",
+        "_ready",
         "_rng",
         "_rungs",
         "_steps",
@@ -233,7 +234,7 @@ class _Walk:
         step_ms: int,
         max_volume: int,
         start_prices: dict[str, int] | None,
-        kind: Callable[[list[Bar]], list[Bar]],
+        kind: Callable[[Sequence[Bar]], list[Bar]],
     ) -> None:
         if not symbols:
             raise ValueError("at least one symbol is needed")
@@ -246,18 +247,18 @@ class _Walk:
         self.symbols = list(dict.fromkeys(symbols))
         index = {code: i for i, code in enumerate(self.symbols)}
         self._names = [index[code] for code in symbols]
-        self._ladders = [_ladder(known.get(code, 50_000)) for code in self.symbols]
+        ladders = [_ladder(known.get(code, 50_000)) for code in self.symbols]
         self._named = [
             (code, ladder.moves, ladder.outcomes)
-            for code, ladder in zip(self.symbols, self._ladders, strict=True)
+            for code, ladder in zip(self.symbols, ladders, strict=True)
         ]
-        self._rungs = [ladder.start_rung for ladder in self._ladders]
+        self._rungs = [ladder.start_rung for ladder in ladders]
         self._limit = _NEVER if steps is None else steps
         self._rng = random.Random(seed)
         self._kind = kind
         self._volumes = max_volume + 1
-        self._bytes = b""
-        self._offset = 0
+        self._ready: list[list[Bar]] = []  # the steps made and not yet taken...
+        self._next = 0  # ... from this one on
         #: The index of the next step (its bars are stamped ``position * step_ms``).
         self.position = 0
         self.step_ms = step_ms
@@ -270,97 +271,77 @@ class _Walk:
         return next(self._steps)
 
     def _generate(self) -> Iterator[list[Bar]]:
-        """Yield the steps; the walk's state lives on ``self`` between them (see :meth:`skip`).
+        """Yield the steps (a generator: resuming one costs less than a ``__next__`` call)."""
+        while True:
+            i = self._next
+            ready = self._ready
+            if i >= len(ready):
+                if self.position >= self._limit:
+                    return
+                ready = self._make()
+                i = 0
+            self._next = i + 1
+            self.position += 1
+            yield ready[i]
 
-        A generator, because resuming one costs less than a call of ``__next__`` per step.
-        """
-        rungs = self._rungs
-        named = self._named
-        twice = self._names if len(self._names) > len(named) else None
+    def _make(self) -> list[list[Bar]]:
+        """Make the next chunk of steps (at most ``_CHUNK``, never past the end)."""
+        n = min(_CHUNK, self._limit - self.position)
+        data = self._rng.randbytes(4 * n * len(self._named))
         volumes = self._volumes
-        reach = _REACH
+        step_ms = self.step_ms
         new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
-        kind = self._kind
-        stride = 4 * len(rungs)
-        while self.position < self._limit:
-            position = self.position
-            self.position = position + 1
-            data = self._bytes
-            at = self._offset
-            if at >= len(data):
-                data = self._draw()
-                at = 0
-            self._offset = at + stride
-            ms = position * self.step_ms
-            made: list[Bar] = []
-            append = made.append
-            for i, (code, moves, outcomes) in enumerate(named):  # _bar, inlined
-                rung = rungs[i]
-                first, high, low, close, rungs[i] = outcomes[rung][
-                    moves[rung][data[at]] + reach[data[at + 1]]
-                ]
-                volume = ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16
-                append(new(Bar, (code, ms, first, high, low, close, volume)))
-                at += 4
-            yield kind(made if twice is None else [made[i] for i in twice])
-
-    def _bar(self, i: int, rung: int, at: int, ms: int) -> Bar:
-        """Return the bar of distinct symbol ``i`` from ``rung``, with its bytes at ``at``."""
-        code, moves, outcomes = self._named[i]
-        data = self._bytes
-        first, high, low, close, _ = outcomes[rung][moves[rung][data[at]] + _REACH[data[at + 1]]]
-        volume = ((data[at + 2] << 8) | data[at + 3]) * self._volumes >> 16
-        return Bar(code, ms, first, high, low, close, volume)
-
-    def _draw(self) -> bytes:
-        """Draw the random bytes of the next chunk of steps (the next step's at offset 0)."""
-        self._bytes = data = self._rng.randbytes(4 * len(self._rungs) * _CHUNK)
-        self._offset = 0
-        return data
+        columns = []
+        for i, (code, moves, outcomes) in enumerate(self._named):
+            block = data[4 * n * i : 4 * n * (i + 1)]
+            sizes = array("H", block[2 * n :])
+            if sys.byteorder == "big":  # the bytes are read little-endian everywhere
+                sizes.byteswap()
+            rung = self._rungs[i]
+            ms = self.position * step_ms
+            bars: list[Bar] = []
+            append = bars.append
+            for move, reach, size in zip(
+                block[:n], block[n : 2 * n].translate(_REACH), sizes, strict=True
+            ):
+                first, high, low, close, rung = outcomes[rung][moves[rung][move] + reach]
+                append(new(Bar, (code, ms, first, high, low, close, size * volumes >> 16)))
+                ms += step_ms
+            self._rungs[i] = rung
+            columns.append(bars)
+        named = columns if len(self._names) == len(columns) else [columns[i] for i in self._names]
+        self._ready = ready = list(map(self._kind, zip(*named, strict=True)))
+        self._next = 0
+        return ready
 
     def skip(self, count: int, bounds: dict[str, tuple[int, int]]) -> list[Bar] | None:
         """Pass over up to ``count`` steps in which no bar reaches a resting order.
 
         ``bounds`` maps a symbol to (the highest price a resting buy takes, the lowest a resting
         sell takes); a bar with volume reaches them when its low is at or below the first or
-        its high at or above the second. It stops before the first step that does (which the
-        next step makes), and at the end of the chunk of random bytes. Return the bars of the
-        last step passed over (None when none was).
+        its high at or above the second. It stops before the first step that does (the next
+        one then), and at the end of the chunk of steps made. Return the bars of the last step
+        passed over (None when none was).
         """
-        data = self._bytes
-        start = self._offset
-        if start >= len(data):
-            data = self._draw()
-            start = 0
-        stride = 4 * len(self._rungs)
-        count = min(count, self._limit - self.position, (len(data) - start) // stride)
-        volumes = self._volumes
-        reach = _REACH
-        paths = []
-        for i, (code, moves, outcomes) in enumerate(self._named):
-            buy, sell = bounds.get(code, (0, _NEVER))
-            rung = self._rungs[i]
-            path = [rung]  # the symbol's rung before each step
-            append = path.append
-            at = start + 4 * i
-            for n in range(count):
-                _, high, low, _, to = outcomes[rung][moves[rung][data[at]] + reach[data[at + 1]]]
-                if (low <= buy or high >= sell) and (
-                    ((data[at + 2] << 8) | data[at + 3]) * volumes >> 16
-                ):
-                    count = n  # this step is made in full, as the next one
+        i = self._next
+        ready = self._ready
+        if i >= len(ready):
+            if self.position >= self._limit:
+                return None
+            ready = self._make()
+            i = 0
+        end = min(len(ready), i + count)
+        reach = [bounds.get(bar[0], (0, _NEVER)) for bar in ready[i]]
+        first = i
+        while i < end:
+            for (_, _, _, high, low, _, volume), (buy, sell) in zip(ready[i], reach, strict=True):
+                if volume and (low <= buy or high >= sell):
+                    end = i  # this step is the next one
                     break
-                append(to)
-                rung = to
-                at += stride
-            paths.append(path)
-        if count <= 0:
+            else:
+                i += 1
+        if i == first:
             return None
-        at = start + (count - 1) * stride
-        ms = (self.position + count - 1) * self.step_ms
-        made = [self._bar(i, path[count - 1], at + 4 * i, ms) for i, path in enumerate(paths)]
-        for i, path in enumerate(paths):
-            self._rungs[i] = path[count]
-        self._offset = start + count * stride
-        self.position += count
-        return self._kind(made if len(self._names) == len(made) else [made[i] for i in self._names])
+        self._next = i
+        self.position += i - first
+        return ready[i - 1]

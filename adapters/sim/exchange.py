@@ -198,17 +198,15 @@ class _Book:
                 self.ask = price
 
     def narrow(self) -> None:
-        """Set ``bid`` and ``ask`` to the best live resting orders' prices."""
-        self.bid = 0
-        for order in self.resting[BUY]:
-            if order.leaves:
-                self.bid = _ANY_PRICE if order.market else order.price
-                break
-        self.ask = _ANY_PRICE
-        for order in self.resting[SELL]:
-            if order.leaves:
-                self.ask = 0 if order.market else order.price
-                break
+        """Drop the finished orders at the front of each side; set ``bid`` and ``ask`` to the
+        best live resting orders' prices."""
+        buys, sells = self.resting
+        if buys and not buys[0].leaves:
+            _drop_finished(buys)
+        if sells and not sells[0].leaves:
+            _drop_finished(sells)
+        self.bid = 0 if not buys else _ANY_PRICE if buys[0].market else buys[0].price
+        self.ask = _ANY_PRICE if not sells else 0 if sells[0].market else sells[0].price
 
 
 BUY, SELL = 0, 1  # the two sides of a _Book
@@ -852,37 +850,16 @@ class SimExchange:
                 book = books[stk_cd] = _Book()
                 self._reference[stk_cd] = first
             book.last = bar
-            if low > book.bid and high < book.ask:  # no resting order is within reach
-                left = book.left
+            bid = book.bid
+            ask = book.ask
+            left = book.left
+            if low > bid and high < ask:  # no resting order is within reach
                 left[0] = left[1] = volume
                 continue
-            buys, sells = book.resting
-            caps = book.caps
-            # In priority order: when the best order is live and out of the bar's reach, so
-            # is every other one (dead orders wait for the list to outgrow its cap).
-            if buys and not buys[0].leaves:
-                buys = _drop_finished(buys)
-            if buys:
-                head = buys[0]
-                if not head.market and head.price < low and len(buys) <= caps[0]:
-                    buy_left = volume
-                else:
-                    buy_left = self._match_side(book, BUY, volume, first, low, 1)
-            else:
-                buy_left = volume
-            if sells and not sells[0].leaves:
-                sells = _drop_finished(sells)
-            if sells:
-                head = sells[0]
-                if not head.market and head.price > high and len(sells) <= caps[1]:
-                    sell_left = volume
-                else:
-                    sell_left = self._match_side(book, SELL, volume, first, -high, -1)
-            else:
-                sell_left = volume
-            left = book.left
-            left[0] = buy_left
-            left[1] = sell_left
+            left[0] = self._match_side(book, BUY, volume, first, low, 1) if low <= bid else volume
+            left[1] = (
+                self._match_side(book, SELL, volume, first, -high, -1) if high >= ask else volume
+            )
             book.narrow()
 
     def _match_side(

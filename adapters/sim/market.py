@@ -205,12 +205,15 @@ def _ladder(start: int) -> _Ladder:
 class _Walk:
     """The walk of :func:`random_walk`: an iterable of steps, each a ``kind(bars)`` list.
 
-    The bars are made a chunk of steps at a time, symbol by symbol: for each, 4 random bytes a
-    bar (its move, its reach, two for its volume) drawn from ``random.Random(seed)``.
-    :meth:`skip` passes over the steps in which no bar reaches a resting order.
+    The walk is drawn a chunk of steps at a time, symbol by symbol: 4 random bytes a bar (its
+    move, its reach, two for its volume) from ``random.Random(seed)``, turned by the ladder's
+    tables into each bar's prices (shared tuples: nothing is made per bar). A step's bars are
+    made when the step is taken; :meth:`skip` passes over the steps in which no bar reaches a
+    resting order without making theirs.
     """
 
     __slots__ = (
+        "_columns",
         "_kind",
         "_limit",
         "_named",
@@ -234,7 +237,7 @@ class _Walk:
         step_ms: int,
         max_volume: int,
         start_prices: dict[str, int] | None,
-        kind: Callable[[Sequence[Bar]], list[Bar]],
+        kind: Callable[[], list[Bar]],
     ) -> None:
         if not symbols:
             raise ValueError("at least one symbol is needed")
@@ -257,8 +260,10 @@ class _Walk:
         self._rng = random.Random(seed)
         self._kind = kind
         self._volumes = max_volume + 1
-        self._ready: list[list[Bar]] = []  # the steps made and not yet taken...
-        self._next = 0  # ... from this one on
+        # Per symbol named: (code, each step's outcome, each step's volume bytes) of the chunk.
+        self._columns: list[tuple[str, list[_Outcome], array[int]]] = []
+        self._ready = 0  # the steps drawn in the chunk...
+        self._next = 0  # ... and the next one to take
         #: The index of the next step (its bars are stamped ``position * step_ms``).
         self.position = 0
         self.step_ms = step_ms
@@ -273,24 +278,32 @@ class _Walk:
     def _generate(self) -> Iterator[list[Bar]]:
         """Yield the steps (a generator: resuming one costs less than a ``__next__`` call)."""
         while True:
-            i = self._next
-            ready = self._ready
-            if i >= len(ready):
+            k = self._next
+            if k >= self._ready:
                 if self.position >= self._limit:
                     return
-                ready = self._make()
-                i = 0
-            self._next = i + 1
+                self._draw()
+                k = 0
+            self._next = k + 1
             self.position += 1
-            yield ready[i]
+            yield self._bars(k)
 
-    def _make(self) -> list[list[Bar]]:
-        """Make the next chunk of steps (at most ``_CHUNK``, never past the end)."""
+    def _bars(self, k: int) -> list[Bar]:
+        """Make the bars of step ``k`` of the chunk (the step ``position - 1``)."""
+        new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
+        ms = (self.position - 1) * self.step_ms
+        volumes = self._volumes
+        bars = self._kind()
+        append = bars.append
+        for code, outs, sizes in self._columns:
+            first, high, low, close, _ = outs[k]
+            append(new(Bar, (code, ms, first, high, low, close, sizes[k] * volumes >> 16)))
+        return bars
+
+    def _draw(self) -> None:
+        """Draw the next chunk of steps (at most ``_CHUNK``, never past the end)."""
         n = min(_CHUNK, self._limit - self.position)
         data = self._rng.randbytes(4 * n * len(self._named))
-        volumes = self._volumes
-        step_ms = self.step_ms
-        new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
         columns = []
         for i, (code, moves, outcomes) in enumerate(self._named):
             block = data[4 * n * i : 4 * n * (i + 1)]
@@ -298,21 +311,19 @@ class _Walk:
             if sys.byteorder == "big":  # the bytes are read little-endian everywhere
                 sizes.byteswap()
             rung = self._rungs[i]
-            ms = self.position * step_ms
-            bars: list[Bar] = []
-            append = bars.append
-            for move, reach, size in zip(
-                block[:n], block[n : 2 * n].translate(_REACH), sizes, strict=True
-            ):
-                first, high, low, close, rung = outcomes[rung][moves[rung][move] + reach]
-                append(new(Bar, (code, ms, first, high, low, close, size * volumes >> 16)))
-                ms += step_ms
+            outs: list[_Outcome] = []
+            append = outs.append
+            for move, reach in zip(block[:n], block[n : 2 * n].translate(_REACH), strict=True):
+                outcome = outcomes[rung][moves[rung][move] + reach]
+                append(outcome)
+                rung = outcome[4]
             self._rungs[i] = rung
-            columns.append(bars)
-        named = columns if len(self._names) == len(columns) else [columns[i] for i in self._names]
-        self._ready = ready = list(map(self._kind, zip(*named, strict=True)))
+            columns.append((code, outs, sizes))
+        self._columns = (
+            columns if len(self._names) == len(columns) else [columns[i] for i in self._names]
+        )
+        self._ready = n
         self._next = 0
-        return ready
 
     def skip(self, count: int, bounds: dict[str, tuple[int, int]]) -> list[Bar] | None:
         """Pass over up to ``count`` steps in which no bar reaches a resting order.
@@ -320,28 +331,26 @@ class _Walk:
         ``bounds`` maps a symbol to (the highest price a resting buy takes, the lowest a resting
         sell takes); a bar with volume reaches them when its low is at or below the first or
         its high at or above the second. It stops before the first step that does (the next
-        one then), and at the end of the chunk of steps made. Return the bars of the last step
-        passed over (None when none was).
+        one then), and at the end of the chunk drawn. Return the bars of the last step passed
+        over (None when none was).
         """
-        i = self._next
-        ready = self._ready
-        if i >= len(ready):
+        k = self._next
+        if k >= self._ready:
             if self.position >= self._limit:
                 return None
-            ready = self._make()
-            i = 0
-        end = min(len(ready), i + count)
-        reach = [bounds.get(bar[0], (0, _NEVER)) for bar in ready[i]]
-        first = i
-        while i < end:
-            for (_, _, _, high, low, _, volume), (buy, sell) in zip(ready[i], reach, strict=True):
-                if volume and (low <= buy or high >= sell):
-                    end = i  # this step is the next one
+            self._draw()
+            k = 0
+        end = min(self._ready, k + count)
+        volumes = self._volumes
+        for code, outs, sizes in self._columns:
+            buy, sell = bounds.get(code, (0, _NEVER))
+            for j in range(k, end):
+                _, high, low, _, _ = outs[j]
+                if (low <= buy or high >= sell) and sizes[j] * volumes >> 16:
+                    end = j  # that step is the next one
                     break
-            else:
-                i += 1
-        if i == first:
+        if end == k:
             return None
-        self._next = i
-        self.position += i - first
-        return ready[i - 1]
+        self._next = end
+        self.position += end - k
+        return self._bars(end - 1)

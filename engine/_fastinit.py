@@ -23,9 +23,13 @@ T = TypeVar("T", bound=type)
 def fast_init(cls: T) -> T:
     """Give the frozen, slotted attrs class ``cls`` an equivalent, faster ``__init__``.
 
-    Only for plain fields (no validator, converter, factory, alias or ``init=False``): anything
-    else raises TypeError when the class is defined, so a new field kind is never mishandled.
+    Only for plain fields (no validator, converter, factory, alias or ``init=False``) and no
+    ``__attrs_pre_init__``/``__attrs_post_init__`` hook: anything else raises TypeError when the
+    class is defined, so a new field kind or hook is never skipped.
     """
+    for hook in ("__attrs_pre_init__", "__attrs_post_init__"):
+        if hasattr(cls, hook):  # attrs's __init__ calls it; this one would not
+            raise TypeError(f"fast_init cannot build {cls.__qualname__}: it has {hook}")
     fields = attrs.fields(cls)
     positional: list[str] = []
     keyword: list[str] = []

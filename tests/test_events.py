@@ -208,6 +208,17 @@ def test_the_faster_constructor_refuses_what_it_cannot_build() -> None:
     with pytest.raises(TypeError, match=r"Checked\.qty"):
         fast_init(Checked)
 
+    @attrs.frozen
+    class Hooked:
+        qty: int
+
+        def __attrs_post_init__(self) -> None:
+            if self.qty < 0:
+                raise ValueError("negative")
+
+    with pytest.raises(TypeError, match="__attrs_post_init__"):
+        fast_init(Hooked)
+
 
 # -- apply() of malformed events ----------------------------------------------------------------
 

@@ -196,7 +196,7 @@ class _Ladder:
             self.outcomes.append(tuple(outcomes))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=16)
 def _ladder(start: int) -> _Ladder:
     """Return the ladder of a start price (made once: ladders are never changed)."""
     return _Ladder(start)

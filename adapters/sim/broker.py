@@ -54,12 +54,7 @@ class SimBroker:
             request = book.request_cancel(ord_no, qty, at=at, ts=self.exchange.now)
         except CancelRefused as refused:
             return CancelOutcome(refused.decision, CancelStatus.REFUSED)
-        exchange = self.exchange  # the engine's request is well formed: no second check
-        ticket = exchange._send(
-            "cancel",
-            exchange._serve_cancel,
-            request.orig_ord_no,
-            request.qty,
-            request_id=request.request_id,
+        ticket = self.exchange.cancel(
+            orig_ord_no=request.orig_ord_no, qty=request.qty, request_id=request.request_id
         )
         return CancelOutcome(request.decision, CancelStatus.SENT, request, ticket)

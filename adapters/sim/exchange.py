@@ -212,14 +212,13 @@ class _Book:
 BUY, SELL = 0, 1  # the two sides of a _Book
 
 
-def _drop_finished(resting: list[TruthOrder]) -> list[TruthOrder]:
-    """Remove the finished orders at the front of ``resting`` (in place); return it."""
+def _drop_finished(resting: list[TruthOrder]) -> None:
+    """Remove the finished orders at the front of ``resting`` (in place)."""
     n = 1
     end = len(resting)
     while n < end and not resting[n].leaves:
         n += 1
     del resting[:n]
-    return resting
 
 
 def _side(order: TruthOrder) -> int:
@@ -474,8 +473,7 @@ class SimExchange:
     ) -> Ticket:
         now = self._now
         channel = self._request
-        if now + channel.low + channel.span > self._day_end or channel.last >= self._day_end:
-            # it could arrive after midnight (Korea time), when order numbers restart
+        if channel.latest(now) >= self._day_end:  # it could arrive after midnight (Korea time)
             if now >= self._day_end:
                 self._new_day()  # refuses a new day while this one's orders exist
             elif self._orders:

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,19 +79,27 @@ def stream(n_orders: int) -> Iterator[ev.Event | Request]:
             yield ev.OrderFilled(no, "3", 3 if i % 10 == 0 else 1, 69_900)
 
 
-def run_engine(items: Any, *, journal: bool = True) -> tuple[OrderBook, int, float]:
-    book = OrderBook(journal=journal)
+def run_engine(
+    items: Any,
+    *,
+    journal: bool = True,
+    book: OrderBook | None = None,
+    clock: Callable[[], float] = time.process_time,
+) -> tuple[OrderBook, int, float]:
+    """Feed ``items`` (events, and (ord_no, qty) cancel requests) to ``book`` (a new one with
+    ``journal``); return it, the count and the seconds on ``clock`` (CPU time by default)."""
+    book = book if book is not None else OrderBook(journal=journal)
     apply = book.apply
     request = book.request_cancel
     count = 0
-    t0 = time.process_time()
+    t0 = clock()
     for item in items:
         if type(item) is tuple:
             request(item[0], item[1])
         else:
             apply(item)
         count += 1
-    return book, count, time.process_time() - t0
+    return book, count, clock() - t0
 
 
 class NaiveOrder:

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from adapters.broker import Ticket, TicketStatus
 from adapters.sim.latency import Delay, Latency
-from adapters.sim.market import Bar
+from adapters.sim.market import Bar, _Column
 from engine import OrderState, SessionCalendar, Side
 from engine import events as ev
 from engine.sessions import KST
@@ -162,7 +162,7 @@ class TruthOrder:
 
 
 class _Book:
-    """The resting orders of one symbol, and what is left of the last bar's volume.
+    """The resting orders of one symbol, the last bar's close and what is left of its volume.
 
     Each is a pair indexed by side (:data:`BUY`, :data:`SELL`). The resting orders are kept in
     priority order (best price first, then time); orders that finished stay until they outnumber
@@ -174,13 +174,13 @@ class _Book:
     order. A new order widens them at once; they are narrowed again when a bar is matched.
     """
 
-    __slots__ = ("ask", "bid", "caps", "last", "left", "resting")
+    __slots__ = ("ask", "bid", "caps", "close", "left", "resting")
 
     def __init__(self) -> None:
         self.resting: list[list[TruthOrder]] = [[], []]
         self.caps = [4, 4]
         self.left = [0, 0]
-        self.last: Bar | None = None
+        self.close = 0  # the last bar's close (0: no bar yet; a bar's prices are positive)
         self.bid = 0
         self.ask = _ANY_PRICE
 
@@ -381,7 +381,7 @@ class SimExchange:
     def last_price(self, stk_cd: str) -> int | None:
         """Return the symbol's last traded price, or None before its first bar."""
         book = self._books.get(stk_cd)
-        return book.last.close if book is not None and book.last is not None else None
+        return book.close or None if book is not None else None
 
     def open_orders(self) -> Iterator[TruthOrder]:
         """Yield the orders with shares still open, oldest first."""
@@ -695,7 +695,6 @@ class SimExchange:
 
     def _enter(self, book: _Book, order: TruthOrder) -> None:
         """Match a confirmed order against what is left of the last bar; rest or expire the rest."""
-        last = book.last
         if order.tif == "FOK":
             available = self._available(book, order)
             if available >= order.leaves:
@@ -707,27 +706,25 @@ class SimExchange:
         if available:
             self._take(book, order, min(available, order.leaves))
         if order.leaves:
-            if order.tif == "IOC" or (order.market and last is None):
+            if order.tif == "IOC" or (order.market and not book.close):
                 self._expire(order)
             else:
                 book.rest(order)
 
     def _available(self, book: _Book, order: TruthOrder) -> int:
         """Return how many shares ``order`` could take right now from the last bar."""
-        last = book.last
-        if last is None:
+        close = book.close
+        if not close:
             return 0
         buy = order.side is Side.BUY
-        if order.market or (order.price >= last.close if buy else order.price <= last.close):
+        if order.market or (order.price >= close if buy else order.price <= close):
             return book.left[BUY if buy else SELL]
         return 0
 
     def _take(self, book: _Book, order: TruthOrder, qty: int) -> None:
         """Fill ``qty`` shares of ``order`` now at the last price (or its limit, if better)."""
-        last = book.last
-        assert last is not None
         book.left[_side(order)] -= qty
-        self._fill(order, qty, last.close)
+        self._fill(order, qty, book.close)
 
     def _fill(self, order: TruthOrder, qty: int, price: int) -> None:
         self._exec_no += 1
@@ -841,24 +838,48 @@ class SimExchange:
         Most bars meet no resting order: those only become the symbol's last bar.
         """
         books = self._books
-        for bar in bars:
-            stk_cd, _, first, high, low, _, volume = bar
+        for stk_cd, _, first, high, low, close, volume in bars:
             book = books.get(stk_cd)
             if book is None:
-                book = books[stk_cd] = _Book()
-                self._reference[stk_cd] = first
-            book.last = bar
-            bid = book.bid
-            ask = book.ask
-            left = book.left
-            if low > bid and high < ask:  # no resting order is within reach
+                book = self._new_book(stk_cd, first)
+            book.close = close
+            if low > book.bid and high < book.ask:  # no resting order is within reach
+                left = book.left
                 left[0] = left[1] = volume
-                continue
-            left[0] = self._match_side(book, BUY, volume, first, low, 1) if low <= bid else volume
-            left[1] = (
-                self._match_side(book, SELL, volume, first, -high, -1) if high >= ask else volume
-            )
-            book.narrow()
+            else:
+                self._match_book(book, first, high, low, volume)
+
+    def _match_walk(self, columns: Sequence[_Column], k: int, volumes: int) -> None:
+        """Match step ``k`` of a walk's chunk (:meth:`adapters.sim.market._Walk.columns`), as
+        :meth:`_match_bars` would match its bars, without making them."""
+        books = self._books
+        for stk_cd, outcomes, sizes in columns:
+            first, high, low, close, _ = outcomes[k]
+            volume = sizes[k] * volumes >> 16
+            book = books.get(stk_cd)
+            if book is None:
+                book = self._new_book(stk_cd, first)
+            book.close = close
+            if low > book.bid and high < book.ask:  # no resting order is within reach
+                left = book.left
+                left[0] = left[1] = volume
+            else:
+                self._match_book(book, first, high, low, volume)
+
+    def _new_book(self, stk_cd: str, first: int) -> _Book:
+        """Open the book of a symbol at its first bar (whose open is the daily band's reference)."""
+        book = self._books[stk_cd] = _Book()
+        self._reference[stk_cd] = first
+        return book
+
+    def _match_book(self, book: _Book, first: int, high: int, low: int, volume: int) -> None:
+        """Fill the resting orders of ``book`` that a bar reaches; keep what its volume leaves."""
+        left = book.left
+        left[0] = self._match_side(book, BUY, volume, first, low, 1) if low <= book.bid else volume
+        left[1] = (
+            self._match_side(book, SELL, volume, first, -high, -1) if high >= book.ask else volume
+        )
+        book.narrow()
 
     def _match_side(
         self, book: _Book, side: int, volume: int, first: int, bound: int, sign: int

@@ -495,45 +495,94 @@ class Harness:
         On a walk (:func:`random_walk`) with a strategy that declares idle steps, the steps in
         which nothing can happen are passed over (see :meth:`Strategy.idle_steps`).
         """
+        if self.skip_idle and isinstance(market, _Walk):
+            self._walk(market)
+            return self.finish()
         step = self.step
         done = self.strategy.done
-        if not (
-            self.skip_idle
-            and isinstance(market, _Walk)
-            and type(self.strategy).idle_steps is not Strategy.idle_steps
-        ):
-            for bars in market:
-                step(bars)
-                if done(self):
-                    break
-            return self.finish()
-        skip = market.skip
-        idle = self.strategy.idle_steps
-        exchange = self.exchange
-        queue = exchange._queue
-        step_ms = market.step_ms
         for bars in market:
             step(bars)
             if done(self):
                 break
-            # Not past the first step at or after the next thing due, nor the strategy's next.
-            count = -(-queue[0][0] // step_ms) - market.position if queue else _NO_LIMIT
-            if count < _WORTH_SKIPPING:
-                continue
-            count = min(count, idle(self))
-            if count < _WORTH_SKIPPING:
-                continue
-            before = market.position
-            last = skip(count, exchange._reach_bounds())
-            if last is not None:
-                self.steps += market.position - before
-                exchange._now = last[0].at_ms
-                exchange._match_bars(last)  # reaches nothing: the bars become the last ones
-                if self.on_step is not None:
-                    self.on_step(self)
-                if done(self):
-                    break
         return self.finish()
+
+    def _walk(self, walk: _Walk) -> None:
+        """Run a walk's steps as :meth:`step` would, without making the bars nobody looks at.
+
+        Each step matches the walk's prices directly (:meth:`SimExchange._match_walk`). When
+        the strategy has promised that ``on_bars`` would do nothing in the step (its word is
+        asked again after anything reached the engine), the step's bars are not made and
+        ``on_bars`` is not called; ``done`` and ``on_step`` are then called only if something
+        reached the engine in the step. A stretch of promised steps in which, besides, nothing
+        is due at the exchange and no bar reaches a resting order is passed over at once.
+        """
+        if self._finished is not None:
+            raise RuntimeError("the session is finished")
+        strategy = self.strategy
+        promises = type(strategy).idle_steps is not Strategy.idle_steps
+        idle = strategy.idle_steps
+        done = strategy.done
+        on_bars = self._on_bars
+        exchange = self.exchange
+        queue = exchange._queue
+        advance = exchange.advance
+        match = exchange._match_walk
+        take = walk.take
+        step_ms = walk.step_ms
+        volumes = walk.volumes
+        quiet = 0  # how many of the coming steps ``on_bars`` would do nothing in ...
+        ask = False  # ... asked after each step it saw and whenever something reached the engine
+        while True:
+            if quiet >= _WORTH_SKIPPING:
+                # Not past the first step at or after the next thing due.
+                count = -(-queue[0][0] // step_ms) - walk.position if queue else _NO_LIMIT
+                if count >= _WORTH_SKIPPING:
+                    before = walk.position
+                    last = walk.skip(min(count, quiet), exchange._reach_bounds())
+                    if last >= 0:
+                        passed = walk.position - before
+                        self.steps += passed
+                        quiet -= passed
+                        exchange._now = (walk.position - 1) * step_ms
+                        match(walk.columns, last, volumes)  # reaches nothing: the last bars
+                        if self.on_step is not None:
+                            self.on_step(self)
+                        if done(self):
+                            return
+            k = take()
+            if k < 0:
+                return
+            at = (walk.position - 1) * step_ms
+            news = False  # did anything reach the engine in this step?
+            if queue and queue[0][0] <= at:
+                advance(at)
+                news = True
+            elif at >= exchange._now:
+                exchange._now = at  # nothing due: only the clock moves
+            else:
+                exchange.check_bars(walk.bars(k), at)  # raises: the clock is past the walk
+            match(walk.columns, k, volumes)
+            if queue and queue[0][0] <= at:
+                advance(at)  # facts of the bars that reach the engine with no delay
+                news = True
+            if promises and (ask or news):
+                quiet = idle(self)
+                ask = False
+            if quiet > 0:
+                quiet -= 1  # on_bars would do nothing: no bars, no call
+                self.steps += 1
+                if not news:
+                    continue  # nothing changed: done stays False (the strategy's promise)
+            else:
+                on_bars(self, walk.bars(k))
+                if queue and queue[0][0] <= at:
+                    advance(at)  # what has no latency happens now, before the next step
+                self.steps += 1
+                ask = True
+            if self.on_step is not None:
+                self.on_step(self)
+            if done(self):
+                return
 
     def finish(self) -> Report:
         """Close the session (open orders expire), deliver everything, compare with the truth."""

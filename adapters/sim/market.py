@@ -127,6 +127,10 @@ _NEVER: Final = 1 << 62
 #: (open, high, low, close, the rung after) of one bar, before its volume.
 _Outcome = tuple[int, int, int, int, int]
 
+#: One symbol's part of a chunk of the walk: (its code, each step's outcome, each step's volume
+#: as 16 random bits, scaled by ``max_volume + 1`` and shifted right 16 bits).
+_Column = tuple[str, list[_Outcome], "array[int]"]
+
 #: A bar's reach byte: 20% of bars trade a tick above the higher of open and close (1), 20% a
 #: tick below the lower (2, when there is one), the rest neither (0).
 _REACH: Final = bytes(1 if b < 52 else 2 if b > 204 else 0 for b in range(256))
@@ -213,7 +217,6 @@ class _Walk:
     """
 
     __slots__ = (
-        "_columns",
         "_kind",
         "_limit",
         "_named",
@@ -223,10 +226,11 @@ class _Walk:
         "_rng",
         "_rungs",
         "_steps",
-        "_volumes",
+        "columns",
         "position",
         "step_ms",
         "symbols",
+        "volumes",
     )
 
     def __init__(
@@ -259,9 +263,10 @@ class _Walk:
         self._limit = _NEVER if steps is None else steps
         self._rng = random.Random(seed)
         self._kind = kind
-        self._volumes = max_volume + 1
-        # Per symbol named: (code, each step's outcome, each step's volume bytes) of the chunk.
-        self._columns: list[tuple[str, list[_Outcome], array[int]]] = []
+        #: What a column's volume bits are scaled by: ``max_volume + 1``.
+        self.volumes = max_volume + 1
+        #: Per symbol named, its column of the chunk drawn (see :meth:`take`).
+        self.columns: list[_Column] = []
         self._ready = 0  # the steps drawn in the chunk...
         self._next = 0  # ... and the next one to take
         #: The index of the next step (its bars are stamped ``position * step_ms``).
@@ -277,34 +282,33 @@ class _Walk:
 
     def _generate(self) -> Iterator[list[Bar]]:
         """Yield the steps (a generator: resuming one costs less than a ``__next__`` call)."""
-        new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
-        volumes = self._volumes
-        kind = self._kind
-        while True:
-            k = self._next
-            if k >= self._ready:
-                if self.position >= self._limit:
-                    return
-                self._draw()
-                k = 0
-            self._next = k + 1
-            ms = self.position * self.step_ms
-            self.position += 1
-            bars = kind()
-            append = bars.append
-            for code, outs, sizes in self._columns:  # _bars(k), inlined: the hot path
-                first, high, low, close, _ = outs[k]
-                append(new(Bar, (code, ms, first, high, low, close, sizes[k] * volumes >> 16)))
-            yield bars
+        take = self.take
+        bars = self.bars
+        while (k := take()) >= 0:
+            yield bars(k)
 
-    def _bars(self, k: int) -> list[Bar]:
+    def take(self) -> int:
+        """Take the next step (drawing a chunk when needed): return its index ``k`` in
+        :attr:`columns`, or -1 at the end of the walk. Its bars are stamped
+        ``(position - 1) * step_ms``; :meth:`bars` makes them."""
+        k = self._next
+        if k >= self._ready:
+            if self.position >= self._limit:
+                return -1
+            self._draw()
+            k = 0
+        self._next = k + 1
+        self.position += 1
+        return k
+
+    def bars(self, k: int) -> list[Bar]:
         """Make the bars of step ``k`` of the chunk (the step ``position - 1``)."""
         new = tuple.__new__  # a Bar without the Python-level constructor: a third of the cost
         ms = (self.position - 1) * self.step_ms
-        volumes = self._volumes
+        volumes = self.volumes
         bars = self._kind()
         append = bars.append
-        for code, outs, sizes in self._columns:
+        for code, outs, sizes in self.columns:
             first, high, low, close, _ = outs[k]
             append(new(Bar, (code, ms, first, high, low, close, sizes[k] * volumes >> 16)))
         return bars
@@ -328,30 +332,30 @@ class _Walk:
                 rung = outcome[4]
             self._rungs[i] = rung
             columns.append((code, outs, sizes))
-        self._columns = (
+        self.columns = (
             columns if len(self._names) == len(columns) else [columns[i] for i in self._names]
         )
         self._ready = n
         self._next = 0
 
-    def skip(self, count: int, bounds: dict[str, tuple[int, int]]) -> list[Bar] | None:
+    def skip(self, count: int, bounds: dict[str, tuple[int, int]]) -> int:
         """Pass over up to ``count`` steps in which no bar reaches a resting order.
 
         ``bounds`` maps a symbol to (the highest price a resting buy takes, the lowest a resting
         sell takes); a bar with volume reaches them when its low is at or below the first or
         its high at or above the second. It stops before the first step that does (the next
-        one then), and at the end of the chunk drawn. Return the bars of the last step passed
-        over (None when none was).
+        one then), and at the end of the chunk drawn. Return the index in :attr:`columns` of
+        the last step passed over (-1 when none was).
         """
         k = self._next
         if k >= self._ready:
             if self.position >= self._limit:
-                return None
+                return -1
             self._draw()
             k = 0
         end = min(self._ready, k + count)
-        volumes = self._volumes
-        for code, outs, sizes in self._columns:
+        volumes = self.volumes
+        for code, outs, sizes in self.columns:
             buy, sell = bounds.get(code, (0, _NEVER))
             for j in range(k, end):
                 _, high, low, _, _ = outs[j]
@@ -359,7 +363,7 @@ class _Walk:
                     end = j  # that step is the next one
                     break
         if end == k:
-            return None
+            return -1
         self._next = end
         self.position += end - k
-        return self._bars(end - 1)
+        return end - 1

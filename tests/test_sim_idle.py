@@ -24,8 +24,10 @@ from adapters.sim import (
     round_to_tick,
     run_session,
 )
+from adapters.sim.example import ExampleStrategy
 from adapters.sim.market import _REACH, START_PRICES, _Ladder, _Walk
-from engine import Side
+from engine import Order, Side
+from engine import events as ev
 
 
 def _step_through(harness: Harness) -> None:
@@ -65,6 +67,51 @@ def test_idle_steps_are_really_skipped_and_counted() -> None:
     assert harness.steps > 100_000
     assert len(calls) < harness.steps // 10
     assert calls == sorted(calls) and calls[-1] == harness.steps
+
+
+class _Watching(ExampleStrategy):
+    """The example strategy, noting the last price of every symbol each time it hears of an
+    event and each time it sees a step (a walk's step nobody looks at is written lazily)."""
+
+    event_types = None  # every event
+
+    def __init__(self, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.prices: list[tuple[int, str, tuple[int | None, ...]]] = []
+
+    def _note(self, harness: Harness, what: str) -> None:
+        codes = ("005930", "000660", "035420")
+        self.prices.append((harness.steps, what, tuple(harness.last_price(c) for c in codes)))
+
+    def on_event(self, harness: Harness, event: ev.Event, order: Order | None) -> None:
+        self._note(harness, type(event).__name__)
+        if isinstance(event, (ev.OrderAccepted, ev.OrderAmended)):
+            super().on_event(harness, event, order)
+
+    def on_bars(self, harness: Harness, bars: Sequence[Bar]) -> None:
+        self._note(harness, "bars")
+        super().on_bars(harness, bars)
+
+
+@pytest.mark.parametrize(("seed", "latency"), [(7, "5-150"), (2, "0")])
+def test_prices_read_between_steps_are_the_same_as_when_stepping_through(
+    seed: int, latency: str
+) -> None:
+    fast = _Watching(orders=300, seed=seed, steps=20_000)
+    slow = _Watching(orders=300, seed=seed, steps=20_000)
+    _, fast_report = run_session(seed=seed, latency=latency, strategy=fast, max_steps=20_000)
+    _, slow_report = run_session(
+        seed=seed, latency=latency, strategy=slow, max_steps=20_000, on_start=_step_through
+    )
+    assert fast_report.to_dict() == slow_report.to_dict()
+    # What the strategy heard, and the prices it read then, event by event; the steps it saw
+    # are a subset (it promised to do nothing in the others).
+    heard = [p for p in fast.prices if p[1] != "bars"]
+    assert heard == [p for p in slow.prices if p[1] != "bars"]
+    assert len(heard) > 1_000
+    seen = [p for p in fast.prices if p[1] == "bars"]
+    assert set(seen) <= {p for p in slow.prices if p[1] == "bars"}
+    assert len(seen) < len(slow.prices) - len(heard)
 
 
 class _EveryStep(Strategy):

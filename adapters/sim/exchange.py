@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from array import array
 from bisect import insort
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -24,7 +25,7 @@ from typing import Any, Final
 
 from adapters.broker import Ticket, TicketStatus
 from adapters.sim.latency import Delay, Latency
-from adapters.sim.market import Bar, _Column
+from adapters.sim.market import Bar, _Column, _Outcome
 from engine import OrderState, SessionCalendar, Side
 from engine import events as ev
 from engine.sessions import KST
@@ -211,6 +212,9 @@ class _Book:
 
 BUY, SELL = 0, 1  # the two sides of a _Book
 
+#: A walk's column beside its symbol's book: (the book, each step's outcome, volume bits).
+_Lane = tuple[_Book, list[_Outcome], "array[int]"]
+
 
 def _drop_finished(resting: list[TruthOrder]) -> None:
     """Remove the finished orders at the front of ``resting`` (in place)."""
@@ -273,6 +277,8 @@ class SimExchange:
         "_delivery",
         "_dt_ms",
         "_exec_no",
+        "_lanes",
+        "_lanes_of",
         "_next_no",
         "_now",
         "_now_dt",
@@ -283,6 +289,8 @@ class SimExchange:
         "_request",
         "_request_no",
         "_seq",
+        "_shown",
+        "_shown_volumes",
         "_sink",
         "_venue",
         "latency",
@@ -329,6 +337,12 @@ class SimExchange:
         self._dt_ms = 0  # the ms that _now_dt was computed for
         self._orders: dict[str, TruthOrder] = {}
         self._books: dict[str, _Book] = {}
+        # The walk's chunk whose steps are shown lazily (see _show_walk), its books and columns
+        # side by side, and the step shown but not yet written into the books (-1: none).
+        self._lanes_of: Sequence[_Column] = ()
+        self._lanes: list[_Lane] = []
+        self._shown = -1
+        self._shown_volumes = 0
         self._reference: dict[str, int] = {}
         self._queue: list[tuple[int, int, Callable[..., object], tuple[Any, ...]]] = []
         self._seq = 0
@@ -380,6 +394,7 @@ class SimExchange:
 
     def last_price(self, stk_cd: str) -> int | None:
         """Return the symbol's last traded price, or None before its first bar."""
+        self._sync()
         book = self._books.get(stk_cd)
         return book.close or None if book is not None else None
 
@@ -695,6 +710,8 @@ class SimExchange:
 
     def _enter(self, book: _Book, order: TruthOrder) -> None:
         """Match a confirmed order against what is left of the last bar; rest or expire the rest."""
+        if self._shown >= 0:
+            self._sync()
         if order.tif == "FOK":
             available = self._available(book, order)
             if available >= order.leaves:
@@ -837,6 +854,7 @@ class SimExchange:
 
         Most bars meet no resting order: those only become the symbol's last bar.
         """
+        self._sync()
         books = self._books
         for stk_cd, _, first, high, low, close, volume in bars:
             book = books.get(stk_cd)
@@ -852,6 +870,7 @@ class SimExchange:
     def _match_walk(self, columns: Sequence[_Column], k: int, volumes: int) -> None:
         """Match step ``k`` of a walk's chunk (:meth:`adapters.sim.market._Walk.columns`), as
         :meth:`_match_bars` would match its bars, without making them."""
+        self._shown = -1  # superseded
         books = self._books
         for stk_cd, outcomes, sizes in columns:
             first, high, low, close, _ = outcomes[k]
@@ -865,6 +884,50 @@ class SimExchange:
                 left[0] = left[1] = volume
             else:
                 self._match_book(book, first, high, low, volume)
+
+    def _show_walk(self, columns: Sequence[_Column], k: int, volumes: int) -> None:
+        """Make step ``k`` of a walk's chunk the last bars, as :meth:`_match_walk` would.
+
+        A step in which no bar reaches a resting order (most of them) is only noted: its close
+        and volume are written into the books when something reads them (:meth:`_sync`), so
+        that a step nobody looks at costs a glance at each bar's high and low.
+        """
+        lanes = self._lanes if columns is self._lanes_of else self._lanes_for(columns)
+        for book, outcomes, _ in lanes:
+            _, high, low, _, _ = outcomes[k]
+            if low <= book.bid or high >= book.ask:
+                break  # within reach of a resting order
+        else:
+            if lanes:
+                self._shown = k
+                self._shown_volumes = volumes
+                return
+        self._match_walk(columns, k, volumes)
+
+    def _lanes_for(
+        self, columns: Sequence[_Column]
+    ) -> list[tuple[_Book, list[_Outcome], array[int]]]:
+        """Return each column's book beside its outcomes and volumes (none before every symbol
+        of the walk has a book: its first bar must be matched to open it)."""
+        self._sync()  # the step shown belongs to the previous chunk
+        books = self._books
+        if any(code not in books for code, _, _ in columns):
+            return []
+        self._lanes_of = columns
+        self._lanes = [(books[code], outcomes, sizes) for code, outcomes, sizes in columns]
+        return self._lanes
+
+    def _sync(self) -> None:
+        """Write the walk's step shown (:meth:`_show_walk`) into the books, if one is pending."""
+        k = self._shown
+        if k < 0:
+            return
+        self._shown = -1
+        volumes = self._shown_volumes
+        for book, outcomes, sizes in self._lanes:
+            book.close = outcomes[k][3]
+            left = book.left
+            left[0] = left[1] = sizes[k] * volumes >> 16
 
     def _new_book(self, stk_cd: str, first: int) -> _Book:
         """Open the book of a symbol at its first bar (whose open is the daily band's reference)."""
@@ -931,6 +994,7 @@ class SimExchange:
     # -- the end of the session --------------------------------------------------------------
     def close(self) -> None:
         """End the session now: the venue expires every open order; later requests get RC4058."""
+        self._sync()
         self._closed = True
         for order in self._orders.values():
             if order.leaves:

@@ -526,7 +526,7 @@ class Harness:
         exchange = self.exchange
         queue = exchange._queue
         advance = exchange.advance
-        match = exchange._match_walk
+        show = exchange._show_walk
         take = walk.take
         step_ms = walk.step_ms
         volumes = walk.volumes
@@ -544,7 +544,7 @@ class Harness:
                         self.steps += passed
                         quiet -= passed
                         exchange._now = (walk.position - 1) * step_ms
-                        match(walk.columns, last, volumes)  # reaches nothing: the last bars
+                        show(walk.columns, last, volumes)  # reaches nothing: the last bars
                         if self.on_step is not None:
                             self.on_step(self)
                         if done(self):
@@ -561,7 +561,7 @@ class Harness:
                 exchange._now = at  # nothing due: only the clock moves
             else:
                 exchange.check_bars(walk.bars(k), at)  # raises: the clock is past the walk
-            match(walk.columns, k, volumes)
+            show(walk.columns, k, volumes)
             if queue and queue[0][0] <= at:
                 advance(at)  # facts of the bars that reach the engine with no delay
                 news = True

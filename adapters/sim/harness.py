@@ -97,13 +97,15 @@ class Strategy:
     def idle_steps(self, harness: Harness) -> int:
         """Return how many of the next steps :meth:`on_bars` would do nothing in (default 0).
 
-        Optional, for speed: when the strategy promises that much idleness, the harness passes
-        over the steps in which, besides, nothing is due at the exchange and no bar reaches a
-        resting order, without making their bars or calling any hook for them; the session is
-        the same as if it had stepped through each. The promise covers :meth:`done` too: it
-        must not turn True in those steps (it is asked again after them). Only markets that
-        can skip (the walk of :func:`adapters.sim.run_session` or :func:`random_walk`) are
-        skipped, and only while ``harness.skip_idle``; ``harness.steps`` counts every step.
+        Optional, for speed. On a walk (that of :func:`adapters.sim.run_session` or
+        :func:`random_walk`, while ``harness.skip_idle``), :meth:`on_bars` is not called in the
+        steps promised, even when facts reach the engine in them; the harness asks again after
+        each step the strategy saw and whenever something reached the engine. A stretch of
+        promised steps in which, besides, nothing is due at the exchange and no bar reaches a
+        resting order is passed over at once. The session is the same as if every step had
+        been run. The promise covers :meth:`done` too: it must not turn True in those steps
+        unless something reached the engine (it is asked then). ``harness.steps`` counts every
+        step.
         """
         return 0
 

@@ -850,40 +850,41 @@ class SimExchange:
                 raise SimError(f"a bar's stk_cd is a plain 6-character code, not {stk_cd!r}")
 
     def _match_bars(self, bars: Sequence[Bar]) -> None:
-        """Match bars already checked by :meth:`check_bars` (the harness's hot path).
-
-        Most bars meet no resting order: those only become the symbol's last bar.
-        """
+        """Match bars already checked by :meth:`check_bars` (the harness's hot path)."""
         self._sync()
-        books = self._books
+        match = self._match_bar
         for stk_cd, _, first, high, low, close, volume in bars:
-            book = books.get(stk_cd)
-            if book is None:
-                book = self._new_book(stk_cd, first)
-            book.close = close
-            if low > book.bid and high < book.ask:  # no resting order is within reach
-                left = book.left
-                left[0] = left[1] = volume
-            else:
-                self._match_book(book, first, high, low, volume)
+            match(stk_cd, first, high, low, close, volume)
 
     def _match_walk(self, columns: Sequence[_Column], k: int, volumes: int) -> None:
         """Match step ``k`` of a walk's chunk (:meth:`adapters.sim.market._Walk.columns`), as
         :meth:`_match_bars` would match its bars, without making them."""
         self._shown = -1  # superseded
-        books = self._books
+        match = self._match_bar
         for stk_cd, outcomes, sizes in columns:
             first, high, low, close, _ = outcomes[k]
-            volume = sizes[k] * volumes >> 16
-            book = books.get(stk_cd)
-            if book is None:
-                book = self._new_book(stk_cd, first)
-            book.close = close
-            if low > book.bid and high < book.ask:  # no resting order is within reach
-                left = book.left
-                left[0] = left[1] = volume
-            else:
-                self._match_book(book, first, high, low, volume)
+            match(stk_cd, first, high, low, close, sizes[k] * volumes >> 16)
+
+    def _match_bar(
+        self, stk_cd: str, first: int, high: int, low: int, close: int, volume: int
+    ) -> None:
+        """Make a bar the last of its symbol, filling the resting orders it reaches.
+
+        Most bars meet no resting order: those only become the symbol's last bar.
+        """
+        book = self._books.get(stk_cd)
+        if book is None:
+            book = self._new_book(stk_cd, first)
+        book.close = close
+        left = book.left
+        if low > book.bid and high < book.ask:  # no resting order is within reach
+            left[0] = left[1] = volume
+            return
+        left[0] = self._match_side(book, BUY, volume, first, low, 1) if low <= book.bid else volume
+        left[1] = (
+            self._match_side(book, SELL, volume, first, -high, -1) if high >= book.ask else volume
+        )
+        book.narrow()
 
     def _show_walk(self, columns: Sequence[_Column], k: int, volumes: int) -> None:
         """Make step ``k`` of a walk's chunk the last bars, as :meth:`_match_walk` would.
@@ -934,15 +935,6 @@ class SimExchange:
         book = self._books[stk_cd] = _Book()
         self._reference[stk_cd] = first
         return book
-
-    def _match_book(self, book: _Book, first: int, high: int, low: int, volume: int) -> None:
-        """Fill the resting orders of ``book`` that a bar reaches; keep what its volume leaves."""
-        left = book.left
-        left[0] = self._match_side(book, BUY, volume, first, low, 1) if low <= book.bid else volume
-        left[1] = (
-            self._match_side(book, SELL, volume, first, -high, -1) if high >= book.ask else volume
-        )
-        book.narrow()
 
     def _match_side(
         self, book: _Book, side: int, volume: int, first: int, bound: int, sign: int

@@ -292,14 +292,18 @@ class _Walk:
         :attr:`columns`, or -1 at the end of the walk. Its bars are stamped
         ``(position - 1) * step_ms``; :meth:`bars` makes them."""
         k = self._next
-        if k >= self._ready:
-            if self.position >= self._limit:
-                return -1
-            self._draw()
-            k = 0
+        if k >= self._ready and (k := self._fresh()) < 0:
+            return -1
         self._next = k + 1
         self.position += 1
         return k
+
+    def _fresh(self) -> int:
+        """Draw the next chunk: return 0, its first step, or -1 at the end of the walk."""
+        if self.position >= self._limit:
+            return -1
+        self._draw()
+        return 0
 
     def bars(self, k: int) -> list[Bar]:
         """Make the bars of step ``k`` of the chunk (the step ``position - 1``)."""
@@ -348,11 +352,8 @@ class _Walk:
         the last step passed over (-1 when none was).
         """
         k = self._next
-        if k >= self._ready:
-            if self.position >= self._limit:
-                return -1
-            self._draw()
-            k = 0
+        if k >= self._ready and (k := self._fresh()) < 0:
+            return -1
         end = min(self._ready, k + count)
         volumes = self.volumes
         for code, outs, sizes in self.columns:

@@ -710,8 +710,7 @@ class SimExchange:
 
     def _enter(self, book: _Book, order: TruthOrder) -> None:
         """Match a confirmed order against what is left of the last bar; rest or expire the rest."""
-        if self._shown >= 0:
-            self._sync()
+        self._sync()  # the last bar may only have been noted (_show_walk)
         if order.tif == "FOK":
             available = self._available(book, order)
             if available >= order.leaves:
@@ -905,9 +904,7 @@ class SimExchange:
                 return
         self._match_walk(columns, k, volumes)
 
-    def _lanes_for(
-        self, columns: Sequence[_Column]
-    ) -> list[tuple[_Book, list[_Outcome], array[int]]]:
+    def _lanes_for(self, columns: Sequence[_Column]) -> list[_Lane]:
         """Return each column's book beside its outcomes and volumes (none before every symbol
         of the walk has a book: its first bar must be matched to open it)."""
         self._sync()  # the step shown belongs to the previous chunk

@@ -511,7 +511,7 @@ class Harness:
     def _walk(self, walk: _Walk) -> None:
         """Run a walk's steps as :meth:`step` would, without making the bars nobody looks at.
 
-        Each step matches the walk's prices directly (:meth:`SimExchange._match_walk`). When
+        Each step shows the walk's prices directly (:meth:`SimExchange._show_walk`). When
         the strategy has promised that ``on_bars`` would do nothing in the step (its word is
         asked again after anything reached the engine), the step's bars are not made and
         ``on_bars`` is not called; ``done`` and ``on_step`` are then called only if something

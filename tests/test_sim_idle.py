@@ -2,13 +2,15 @@
 
 A run that skips (the default for the built-in strategy on its own walk) must be the same
 session, event for event, as one that steps through every bar; the walk's ``skip`` must leave
-the walk exactly where stepping would, and never pass over a bar that reaches a resting order.
+the walk exactly where stepping would, and the exchange must never let it pass over a bar that
+reaches a resting order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -18,6 +20,7 @@ from adapters.sim import (
     DEFAULT_START,
     Bar,
     Harness,
+    Latency,
     SimExchange,
     Strategy,
     random_walk,
@@ -25,7 +28,7 @@ from adapters.sim import (
     run_session,
 )
 from adapters.sim.example import ExampleStrategy
-from adapters.sim.market import _REACH, START_PRICES, _Ladder, _Walk
+from adapters.sim.market import _REACH, START_PRICES, _Ladder, _Walk, tick_size
 from engine import Order, Side
 from engine import events as ev
 
@@ -137,13 +140,29 @@ def _walk(seed: int, steps: int | None = None) -> _Walk:
     return _Walk(["005930", "000660", "035420"], steps, seed, 200, 200, None, list)
 
 
+def _stop_at_reach(bounds: dict[str, tuple[int, int]]) -> Callable[..., int]:
+    """An ``until`` for ``_Walk.skip``: the first step with a bar at or beyond a symbol's
+    bounds (a highest buy, a lowest sell), worked out bar by bar."""
+
+    def until(columns: Sequence[tuple[str, list[Any], Any]], k: int, end: int) -> int:
+        for j in range(k, end):
+            for code, outcomes, _ in columns:
+                _, high, low, _, _ = outcomes[j]
+                buy, sell = bounds.get(code, (0, 1 << 62))
+                if low <= buy or high >= sell:
+                    return j
+        return end
+
+    return until
+
+
 @given(
     seed=st.integers(0, 2**32),
     plan=st.lists(
         st.tuples(st.integers(0, 3_000), st.integers(-3, 3), st.integers(-3, 3)), max_size=8
     ),
 )
-def test_skip_leaves_the_walk_where_stepping_would_and_never_skips_a_reaching_bar(
+def test_skip_leaves_the_walk_where_stepping_would_and_stops_where_it_is_told(
     seed: int, plan: list[tuple[int, int, int]]
 ) -> None:
     walk = _walk(seed)
@@ -152,27 +171,72 @@ def test_skip_leaves_the_walk_where_stepping_would_and_never_skips_a_reaching_ba
         price = START_PRICES["005930"]
         bounds = {"005930": (price + 100 * buy_ticks, price + 100 * (5 + sell_ticks))}
         before = walk.position
-        last = walk.skip(count, bounds)
+        last = walk.skip(count, _stop_at_reach(bounds))
         passed = walk.position - before
         assert passed <= count
         assert (last < 0) == (passed == 0)
         stepped = [next(reference) for _ in range(passed)]
         if stepped:
             assert walk.bars(last) == stepped[-1]
-        for bars in stepped:  # none of the bars passed over reaches a bound
+        for bars in stepped:  # none of the bars passed over is at or beyond a bound
             for bar in bars:
                 buy, sell = bounds.get(bar.stk_cd, (0, 1 << 62))
-                assert not (bar.volume and (bar.low <= buy or bar.high >= sell))
+                assert not (bar.low <= buy or bar.high >= sell)
         assert next(walk) == next(reference)  # and the next step is the same bar
     assert walk.position == reference.position
 
 
 def test_skip_stops_at_the_end_of_the_walk() -> None:
     walk = _walk(3, steps=10)
-    last = walk.skip(1_000, {})
+    last = walk.skip(1_000, lambda _columns, _k, end: end)
     assert walk.position == 10 and last == 9 and walk.bars(last)[0].at_ms == 9 * 200
     assert list(walk) == []
-    assert walk.skip(5, {}) == -1
+    assert walk.skip(5, lambda _columns, _k, end: end) == -1
+
+
+@given(
+    seed=st.integers(0, 2**32),
+    orders=st.lists(
+        st.tuples(
+            st.sampled_from(["005930", "000660"]),
+            st.sampled_from([Side.BUY, Side.SELL]),
+            st.integers(-6, 6),
+            st.booleans(),
+        ),
+        max_size=6,
+    ),
+)
+def test_the_first_reach_is_the_first_step_that_would_fill_a_resting_order(
+    seed: int, orders: list[tuple[str, Side, int, bool]]
+) -> None:
+    exchange = SimExchange(seed=1, start=DEFAULT_START, latency=Latency.uniform(0))
+    walk = _Walk(["005930", "000660", "035420"], None, seed, 200, 200, None, list)
+    k = walk.take()
+    exchange._match_walk(walk.columns, k, walk.volumes)  # the first bars open the books
+    for code, side, ticks, market in orders:
+        close = exchange.last_price(code)
+        assert close is not None
+        price = 0 if market else round_to_tick(close + ticks * tick_size(close))
+        exchange.place(
+            stk_cd=code, side=side, qty=10**9, price=price, trde_tp="3" if market else "0"
+        )
+    exchange.advance(0)  # no latency: every order is on the book (or filled, or expired)
+
+    def reaches(j: int) -> bool:  # a bar at or through the limit of a live order (any: market)
+        for code, outcomes, _ in walk.columns:
+            _, high, low, _, _ = outcomes[j]
+            for o in exchange.orders.values():
+                if (o.stk_cd == code and o.leaves) and (
+                    o.market or (low <= o.price if o.side is Side.BUY else high >= o.price)
+                ):
+                    return True
+        return False
+
+    first = exchange._first_reach(walk.columns, k + 1, k + 400)
+    assert k + 1 <= first <= k + 400
+    assert not any(reaches(j) for j in range(k + 1, first))  # nothing skipped could fill
+    if first < k + 400:
+        assert reaches(first)  # and the step it names could
 
 
 @pytest.mark.parametrize("start", [71_000, 182_000, 201_500, 1_000, 3, 1_999_000])

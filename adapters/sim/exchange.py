@@ -904,6 +904,23 @@ class SimExchange:
                 return
         self._match_walk(columns, k, volumes)
 
+    def _first_reach(self, columns: Sequence[_Column], k: int, end: int) -> int:
+        """Return the first of a walk's chunk's steps ``k`` to ``end - 1`` whose bars reach a
+        resting order, by the rule of :meth:`_show_walk` (``end``: none does). Every step
+        before it may be passed over: its bars would fill nothing (see ``_Walk.skip``)."""
+        lanes = self._lanes if columns is self._lanes_of else self._lanes_for(columns)
+        if not lanes:
+            return k  # a symbol has no book yet: its first bar must be matched to open it
+        for book, outcomes, _ in lanes:
+            bid = book.bid
+            ask = book.ask
+            for j in range(k, end):
+                _, high, low, _, _ = outcomes[j]
+                if low <= bid or high >= ask:
+                    end = j
+                    break
+        return end
+
     def _lanes_for(self, columns: Sequence[_Column]) -> list[_Lane]:
         """Return each column's book beside its outcomes and volumes (none before every symbol
         of the walk has a book: its first bar must be matched to open it)."""
@@ -969,16 +986,6 @@ class SimExchange:
             book.resting[side] = live
             book.caps[side] = len(live) + len(live) // 4 + 4
         return volume
-
-    def _reach_bounds(self) -> dict[str, tuple[int, int]]:
-        """Return, per symbol with resting orders, a price at or above which every resting buy
-        is and one at or below which every resting sell is (a market order takes any price):
-        a bar beyond both fills nothing (see :meth:`adapters.sim.market._Walk.skip`)."""
-        return {
-            stk_cd: (book.bid, book.ask)
-            for stk_cd, book in self._books.items()
-            if book.bid or book.ask != _ANY_PRICE
-        }
 
     # -- the end of the session --------------------------------------------------------------
     def close(self) -> None:

@@ -540,7 +540,7 @@ class Harness:
                 count = -(-queue[0][0] // step_ms) - walk.position if queue else _NO_LIMIT
                 if count >= _WORTH_SKIPPING:
                     before = walk.position
-                    last = walk.skip(min(count, quiet), exchange._reach_bounds())
+                    last = walk.skip(min(count, quiet), exchange._first_reach)
                     if last >= 0:
                         passed = walk.position - before
                         self.steps += passed

@@ -212,8 +212,8 @@ class _Walk:
     The walk is drawn a chunk of steps at a time, symbol by symbol: 4 random bytes a bar (its
     move, its reach, two for its volume) from ``random.Random(seed)``, turned by the ladder's
     tables into each bar's prices (shared tuples: nothing is made per bar). A step's bars are
-    made when the step is taken; :meth:`skip` passes over the steps in which no bar reaches a
-    resting order without making theirs.
+    made when the step is taken; :meth:`skip` passes over steps without making theirs, as far as
+    its caller allows (the harness: up to the first step whose bars reach a resting order).
     """
 
     __slots__ = (
@@ -342,28 +342,20 @@ class _Walk:
         self._ready = n
         self._next = 0
 
-    def skip(self, count: int, bounds: dict[str, tuple[int, int]]) -> int:
-        """Pass over up to ``count`` steps in which no bar reaches a resting order.
+    def skip(self, count: int, until: Callable[[Sequence[_Column], int, int], int]) -> int:
+        """Pass over up to ``count`` steps, stopping where ``until`` says.
 
-        ``bounds`` maps a symbol to (the highest price a resting buy takes, the lowest a resting
-        sell takes); a bar with volume reaches them when its low is at or below the first or
-        its high at or above the second. It stops before the first step that does (the next
-        one then), and at the end of the chunk drawn. Return the index in :attr:`columns` of
-        the last step passed over (-1 when none was).
+        ``until(columns, k, end)`` returns the first of the chunk's steps ``k`` to ``end - 1``
+        that must not be passed over (``end``: none); the exchange's answer is the first step
+        whose bars reach a resting order (:meth:`SimExchange._first_reach`). The walk stops
+        there (the next step is then that one) and at the end of the chunk drawn. Return the
+        index in :attr:`columns` of the last step passed over (-1 when none was).
         """
         k = self._next
         if k >= self._ready and (k := self._fresh()) < 0:
             return -1
-        end = min(self._ready, k + count)
-        volumes = self.volumes
-        for code, outs, sizes in self.columns:
-            buy, sell = bounds.get(code, (0, _NEVER))
-            for j in range(k, end):
-                _, high, low, _, _ = outs[j]
-                if (low <= buy or high >= sell) and sizes[j] * volumes >> 16:
-                    end = j  # that step is the next one
-                    break
-        if end == k:
+        end = until(self.columns, k, min(self._ready, k + count))
+        if end <= k:
             return -1
         self._next = end
         self.position += end - k
